@@ -1,0 +1,143 @@
+"""The catalog of the real stack: every kind of record, loaded lazily from ``fivelayer/data``.
+
+>>> cat = default_catalog()
+>>> cat.accelerators.get("H200-SXM").memory_bytes
+141000000000.0
+>>> cat.models.get("meta-llama/Llama-3.1-70B-Instruct").id
+'llama-3.1-70b'
+
+User files add records or replace shipped ones (same id): ``default_catalog().with_file("mine.yaml")``.
+A user file is a mapping from kind to a list of records, exactly like the shipped files.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fivelayer.applications import Application
+from fivelayer.chips import Accelerator
+from fivelayer.core.catalog import Catalog, packaged_yaml, parse_records
+from fivelayer.core.errors import CatalogError, UnknownIdError, did_you_mean
+from fivelayer.core.yamlio import LocatedYaml, load_yaml
+from fivelayer.energy import GridRegion
+from fivelayer.infrastructure import FacilityDesign, System
+from fivelayer.models import LanguageModel, Model
+
+__all__ = ["KINDS", "CatalogSet", "default_catalog"]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str  # plural, as on the command line: "accelerators"
+    singular: str
+    model: Any
+    files: tuple[str, ...]
+
+
+KINDS: dict[str, _Kind] = {
+    k.name: k
+    for k in (
+        _Kind("accelerators", "accelerator", Accelerator, ("chips/nvidia.yaml", "chips/amd.yaml", "chips/intel.yaml", "chips/google.yaml")),
+        _Kind("systems", "system", System, ("infrastructure/systems.yaml",)),
+        _Kind("facilities", "facility design", FacilityDesign, ("infrastructure/facilities.yaml",)),
+        _Kind("models", "model", Model, ("models/llama.yaml", "models/open_models.yaml", "models/domain.yaml")),
+        _Kind("grid-regions", "grid region", GridRegion, ("energy/grid_regions.yaml",)),
+        _Kind("applications", "application", Application, ("applications/applications.yaml",)),
+    )
+}
+_KIND_ALIASES = {"accelerator": "accelerators", "chips": "accelerators", "gpus": "accelerators",
+                 "system": "systems", "facility": "facilities", "cooling": "facilities", "model": "models",
+                 "grid": "grid-regions", "regions": "grid-regions", "grid-region": "grid-regions",
+                 "region": "grid-regions", "grid_regions": "grid-regions", "application": "applications",
+                 "apps": "applications"}
+
+
+def _packaged_loader(kind: _Kind) -> Callable[[], list[Any]]:
+    @functools.cache
+    def load() -> list[Any]:
+        records: list[Any] = []
+        for relative in kind.files:
+            located = packaged_yaml(relative)
+            records.extend(_records_of(kind, located))
+        return records
+
+    return load
+
+
+def _records_of(kind: _Kind, located: LocatedYaml) -> list[Any]:
+    data = located.data
+    if not isinstance(data, dict) or kind.name not in data:
+        raise CatalogError(f"{located.origin}: expected a top-level '{kind.name}:' list")
+    return parse_records(kind.model, located, (kind.name,))
+
+
+def resolve_kind(name: str) -> str:
+    """The canonical kind name for ``name`` (``"accelerator"`` -> ``"accelerators"``)."""
+    key = name.strip().lower()
+    key = _KIND_ALIASES.get(key, key)
+    if key not in KINDS:
+        raise UnknownIdError("catalog kind", name, did_you_mean(key, list(KINDS)) or list(KINDS))
+    return key
+
+
+@dataclass(frozen=True)
+class CatalogSet:
+    """One catalog of every kind. Immutable; ``with_file`` returns a new set with a user's records."""
+
+    accelerators: Catalog[Accelerator]
+    systems: Catalog[System]
+    facilities: Catalog[FacilityDesign]
+    models: Catalog[Any]
+    grid_regions: Catalog[GridRegion]
+    applications: Catalog[Application]
+    files: tuple[str, ...] = ()
+
+    def kind(self, name: str) -> Catalog[Any]:
+        """The catalog of kind ``name`` (plural or singular, e.g. ``"accelerators"``, ``"model"``)."""
+        catalog: Catalog[Any] = getattr(self, resolve_kind(name).replace("-", "_"))
+        return catalog
+
+    def __iter__(self) -> Iterator[tuple[str, Catalog[Any]]]:
+        for name in KINDS:
+            yield name, self.kind(name)
+
+    def with_file(self, path: str | Path) -> CatalogSet:
+        """A new set with the records of a user's YAML file added (same id replaces a shipped record)."""
+        located = load_yaml(path)
+        data = located.data
+        if not isinstance(data, dict) or not data:
+            raise CatalogError(
+                f"{located.origin}: a catalog file maps kinds ({', '.join(KINDS)}) to lists of records"
+            )
+        updates: dict[str, Catalog[Any]] = {}
+        for key in data:
+            try:
+                name = resolve_kind(str(key))
+            except UnknownIdError as exc:
+                raise CatalogError(f"{located.where((key,))}: {exc}") from None
+            if name != key:
+                raise CatalogError(f"{located.where((key,))}: write the kind as '{name}:'")
+            records = parse_records(KINDS[name].model, located, (key,))
+            updates[name.replace("-", "_")] = self.kind(name).with_records(records, origin=located.origin)
+        return replace(self, **updates, files=(*self.files, located.origin))
+
+    def language_model(self, name: str) -> LanguageModel:
+        """A language model by id or alias; a clear error if ``name`` is a model of another field."""
+        record = self.models.get(name)
+        if not isinstance(record, LanguageModel):
+            raise CatalogError(f"model {record.id!r} is a {record.domain} model, not a language model")
+        return record
+
+
+@functools.cache
+def default_catalog() -> CatalogSet:
+    """The shipped catalog. Cached; records are read from disk on first use of each kind."""
+    catalogs = {
+        name.replace("-", "_"): Catalog(kind.singular, kind.model, _packaged_loader(kind))
+        for name, kind in KINDS.items()
+    }
+    return CatalogSet(**catalogs)

@@ -1,0 +1,90 @@
+"""Accelerator records: datasheet numbers of one chip (one GPU, one TPU chip), each with its source."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from fivelayer.core.provenance import Record, Strict, Source
+from fivelayer.core.quantities import Bytes, BytesPerSecond, FlopPerSecond, In, Usd, Watts
+
+__all__ = ["PRECISIONS", "Accelerator", "Calibration", "Precision", "ScaleUp"]
+
+Precision = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4"]
+#: Precisions in the order of the catalog's ``peak_flops`` tables, widest first.
+PRECISIONS: tuple[Precision, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
+
+
+class ScaleUp(Strict):
+    """The chip's scale-up link (NVLink, Infinity Fabric, ICI...) as the vendor quotes it."""
+
+    link: str
+    #: Aggregate bandwidth per chip, both directions added, as datasheets quote it.
+    bandwidth_bytes_per_s: BytesPerSecond
+    #: Largest number of chips in one scale-up domain (all-to-all reachable over this link).
+    domain_size: int = Field(ge=1)
+
+
+class Calibration(Strict):
+    """Empirical corrections fitted to measurements, kept apart from datasheet values."""
+
+    sources: tuple[Source, ...] = Field(min_length=1)
+    compute_efficiency: float | None = Field(default=None, gt=0, le=1)
+    memory_efficiency: float | None = Field(default=None, gt=0, le=1)
+
+
+class Accelerator(Record):
+    """One accelerator chip. Throughputs are dense (no structured sparsity), per chip."""
+
+    vendor: str
+    family: str
+    form_factor: str
+    launch_year: int = Field(ge=2010, le=2035)
+    peak_flops: dict[Precision, FlopPerSecond] = Field(min_length=1)
+    memory_type: str
+    memory_bytes: Bytes
+    memory_bandwidth_bytes_per_s: BytesPerSecond
+    tdp_w: Watts
+    idle_power_w: Watts
+    scale_up: ScaleUp
+    #: Scale-out (network) bandwidth per chip, one direction, as the reference system provisions it.
+    scale_out_bandwidth_bytes_per_s: BytesPerSecond
+    price_usd: Usd
+    process_node: str | None = None
+    die_area_mm2: In("mm**2") | None = None  # type: ignore[valid-type]
+    transistors: float | None = Field(default=None, gt=0)
+    #: Embodied (manufacturing) emissions of one chip with its memory and package, kg CO2e.
+    embodied_kg_co2e: In("kg") | None = None  # type: ignore[valid-type]
+    calibration: Calibration | None = None
+
+    @model_validator(mode="after")
+    def _physical(self) -> Accelerator:
+        if self.idle_power_w >= self.tdp_w:
+            raise ValueError(f"idle_power_w ({self.idle_power_w:g} W) must be below tdp_w ({self.tdp_w:g} W)")
+        for precision, flops in self.peak_flops.items():
+            if not 1e11 <= flops <= 1e17:
+                raise ValueError(f"peak_flops.{precision} = {flops:.3g} FLOP/s is outside 0.1 TFLOP/s..100 PFLOP/s")
+        if not 1e9 <= self.memory_bytes <= 2e12:
+            raise ValueError(f"memory_bytes = {self.memory_bytes:.3g} B is outside 1 GB..2 TB")
+        if not 1e11 <= self.memory_bandwidth_bytes_per_s <= 5e13:
+            raise ValueError("memory_bandwidth_bytes_per_s is outside 100 GB/s..50 TB/s")
+        if not 50 <= self.tdp_w <= 3000:
+            raise ValueError(f"tdp_w = {self.tdp_w:g} W is outside 50..3000 W")
+        return self
+
+    def peak(self, precision: str) -> float:
+        """Dense peak FLOP/s at ``precision``, falling back to the nearest wider precision the chip has.
+
+        A chip without fp8 runs fp8 weights at bf16/fp16 rate (weight-only upcast), and so on.
+        """
+        order = list(PRECISIONS)
+        if precision in self.peak_flops:
+            return self.peak_flops[precision]  # type: ignore[index]
+        if precision not in order:
+            raise ValueError(f"unknown precision {precision!r}")
+        fallbacks = {"int4": ["int8", "fp8"], "fp4": ["fp6", "fp8"], "fp6": ["fp8"], "int8": ["fp8"], "fp8": []}
+        for candidate in [*fallbacks.get(precision, []), "bf16", "fp16", "tf32", "fp32"]:
+            if candidate in self.peak_flops:
+                return self.peak_flops[candidate]  # type: ignore[index]
+        raise ValueError(f"{self.id} has no throughput for {precision} or any wider precision")

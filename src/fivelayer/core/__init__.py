@@ -1,0 +1,1 @@
+"""Core machinery: units, provenance, catalog loading, errors, random streams. Imports nothing above it."""

@@ -1,0 +1,99 @@
+"""Annotated float types for catalog and scenario fields that carry units.
+
+A field typed ``Bytes`` accepts ``"141 GB"`` or a bare number of bytes and stores a float in bytes. The
+dimension is checked; a value in the wrong unit is a validation error naming the expected unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
+
+from fivelayer.core.units import to_si
+
+__all__ = [
+    "Bytes",
+    "BytesPerSecond",
+    "Flop",
+    "FlopPerSecond",
+    "Fraction",
+    "GramsPerJoule",
+    "Joules",
+    "Meters",
+    "NonNegative",
+    "Positive",
+    "Seconds",
+    "Usd",
+    "UsdPerJoule",
+    "UsdPerWatt",
+    "Watts",
+    "CubicMetersPerJoule",
+]
+
+
+def _si(dimension: str) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            return to_si(value, dimension)
+        return value
+
+    return convert
+
+
+def _non_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError(f"must not be negative (got {value:g})")
+    return value
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"must be greater than zero (got {value:g})")
+    return value
+
+
+def _fraction(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"must be a fraction between 0 and 1 (got {value:g})")
+    return value
+
+
+NonNegative = AfterValidator(_non_negative)
+Positive = AfterValidator(_positive)
+
+Bytes = Annotated[float, BeforeValidator(_si("byte")), NonNegative]
+BytesPerSecond = Annotated[float, BeforeValidator(_si("byte/s")), NonNegative]
+Flop = Annotated[float, BeforeValidator(_si("FLOP")), NonNegative]
+FlopPerSecond = Annotated[float, BeforeValidator(_si("FLOP/s")), NonNegative]
+Watts = Annotated[float, BeforeValidator(_si("W")), NonNegative]
+Joules = Annotated[float, BeforeValidator(_si("J")), NonNegative]
+Seconds = Annotated[float, BeforeValidator(_si("s")), NonNegative]
+Meters = Annotated[float, BeforeValidator(_si("m")), NonNegative]
+Usd = Annotated[float, BeforeValidator(_si("USD")), NonNegative]
+UsdPerJoule = Annotated[float, BeforeValidator(_si("USD/J")), NonNegative]
+UsdPerWatt = Annotated[float, BeforeValidator(_si("USD/W")), NonNegative]
+GramsPerJoule = Annotated[float, BeforeValidator(_si("g/J")), NonNegative]
+CubicMetersPerJoule = Annotated[float, BeforeValidator(_si("m^3/J")), NonNegative]
+Fraction = Annotated[float, BeforeValidator(_si("dimensionless")), AfterValidator(_fraction)]
+
+
+def In(unit: str) -> Any:  # noqa: N802 - reads as a type: ``In("g/kWh")``
+    """A non-negative float stored in ``unit`` (for fields whose name says a non-SI unit).
+
+    A string such as ``"0.4 kg/kWh"`` is converted to ``unit``; a bare number is taken as ``unit`` already.
+    """
+    from fivelayer.core.errors import UnitError
+    from fivelayer.core.units import parse_quantity
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            quantity = parse_quantity(value)
+            try:
+                return float(quantity.to(unit).magnitude)
+            except Exception:
+                raise UnitError(f"{value!r} cannot be converted to {unit}") from None
+        return value
+
+    return Annotated[float, BeforeValidator(convert), NonNegative]

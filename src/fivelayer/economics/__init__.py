@@ -1,0 +1,1 @@
+"""Economics across every layer: finance (annuity, NPV), capex/opex roll-ups, TCO, unit costs."""

@@ -1,0 +1,24 @@
+"""Grid regions: carbon intensity and industrial electricity price of a place, for a year."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fivelayer.core.provenance import Record
+from fivelayer.core.quantities import In
+
+__all__ = ["GridRegion"]
+
+
+class GridRegion(Record):
+    """An electricity grid (country, state, ISO or province) and its annual averages."""
+
+    country: str
+    #: Annual average location-based carbon intensity of consumed (or generated) electricity.
+    carbon_intensity_g_per_kwh: In("g/kWh")  # type: ignore[valid-type]
+    #: Average industrial (large-customer) electricity price, taxes as the source reports them.
+    electricity_price_usd_per_kwh: In("USD/kWh")  # type: ignore[valid-type]
+    year: int = Field(ge=2015, le=2035)
+    #: Typical annual mean dry-bulb temperature, for cooling (free-cooling hours).
+    mean_temperature_c: float | None = None
+    latitude_deg: float | None = Field(default=None, ge=-90, le=90)

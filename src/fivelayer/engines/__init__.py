@@ -1,0 +1,1 @@
+"""Engines compose the layers: analytic size/yield, serving simulation, training, projection, sweeps."""

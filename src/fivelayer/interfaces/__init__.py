@@ -1,0 +1,1 @@
+"""User interfaces: the command line, HTML reports and the local web app."""
