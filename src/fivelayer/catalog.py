@@ -27,7 +27,7 @@ from fivelayer.energy import GridRegion
 from fivelayer.infrastructure import FacilityDesign, System
 from fivelayer.models import LanguageModel, Model
 
-__all__ = ["KINDS", "CatalogSet", "default_catalog"]
+__all__ = ["KINDS", "CatalogSet", "default_catalog", "record_summary", "record_to_dict", "resolve_kind"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,11 @@ def resolve_kind(name: str) -> str:
     key = name.strip().lower()
     key = _KIND_ALIASES.get(key, key)
     if key not in KINDS:
-        raise UnknownIdError("catalog kind", name, did_you_mean(key, list(KINDS)) or list(KINDS))
+        prefixed = [k for k in KINDS if k.startswith(key)] if len(key) >= 3 else []
+        suggestions = did_you_mean(key, list(KINDS)) or prefixed
+        if suggestions:
+            raise UnknownIdError("catalog kind", name, suggestions)
+        raise CatalogError(f"Unknown catalog kind {name!r}. The kinds are: {', '.join(KINDS)}.")
     return key
 
 
@@ -141,3 +145,45 @@ def default_catalog() -> CatalogSet:
         for name, kind in KINDS.items()
     }
     return CatalogSet(**catalogs)
+
+
+def record_to_dict(record: Any) -> dict[str, Any]:
+    """JSON-ready dict of a record: its fields in SI units, plus derived figures (a model's parameters)."""
+    data: dict[str, Any] = record.to_dict()
+    if isinstance(record, LanguageModel):
+        data["params_total"] = record.params_total()
+        data["params_active"] = record.params_active()
+    return data
+
+
+def record_summary(record: Any) -> dict[str, str]:
+    """A short row of a record's headline numbers, for tables."""
+    row = {"id": record.id, "name": record.name}
+    if isinstance(record, Accelerator):
+        row |= {
+            "bf16 TFLOP/s": f"{record.peak_flops.get('bf16', 0) / 1e12:,.0f}",
+            "fp8 TFLOP/s": f"{record.peak_flops['fp8'] / 1e12:,.0f}" if "fp8" in record.peak_flops else "-",
+            "memory GB": f"{record.memory_bytes / 1e9:,.0f}",
+            "TB/s": f"{record.memory_bandwidth_bytes_per_s / 1e12:.2f}",
+            "TDP W": f"{record.tdp_w:,.0f}",
+        }
+    elif isinstance(record, System):
+        row |= {"accelerators": f"{record.accelerator_count} x {record.accelerator}",
+                "max kW": f"{record.max_power_w / 1e3:,.1f}", "price USD": f"{record.price_usd:,.0f}"}
+    elif isinstance(record, LanguageModel):
+        active = record.params_active()
+        row |= {"params B": f"{record.params_total() / 1e9:,.1f}",
+                "active B": f"{active / 1e9:,.1f}", "attention": record.attention.kind,
+                "context": f"{record.max_context_tokens:,}"}
+    elif isinstance(record, GridRegion):
+        row |= {"gCO2/kWh": f"{record.carbon_intensity_g_per_kwh:,.0f}",
+                "USD/kWh": f"{record.electricity_price_usd_per_kwh:.3f}", "year": str(record.year)}
+    elif isinstance(record, FacilityDesign):
+        row |= {"cooling": record.cooling, "PUE": f"{record.pue:.2f}", "WUE L/kWh": f"{record.wue_l_per_kwh:.2f}",
+                "rack kW": f"{record.max_rack_power_w / 1e3:,.0f}"}
+    elif isinstance(record, Application):
+        row |= {"sector": record.sector, "model": record.default_model,
+                "requests/user/day": f"{record.requests_per_user_per_day:g}"}
+    else:
+        row |= {"domain": getattr(record, "domain", ""), "params M": f"{getattr(record, 'params', 0) / 1e6:,.1f}"}
+    return row

@@ -30,6 +30,8 @@ __all__ = [
     "UsdPerWatt",
     "Watts",
     "CubicMetersPerJoule",
+    "In",
+    "WithUnit",
 ]
 
 
@@ -97,3 +99,30 @@ def In(unit: str) -> Any:  # noqa: N802 - reads as a type: ``In("g/kWh")``
         return value
 
     return Annotated[float, BeforeValidator(convert), NonNegative]
+
+
+def _with_unit(dimension: str) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"expected a quantity with a unit, such as {_EXAMPLES.get(dimension, dimension)}")
+        if isinstance(value, int | float):
+            if value == 0:
+                return 0.0
+            raise ValueError(
+                f"{value!r} has no unit; write it with one, such as {_EXAMPLES.get(dimension, dimension)}"
+            )
+        return to_si(value, dimension)
+
+    return convert
+
+
+_EXAMPLES = {"W": "'100 MW'", "J": "'200 MWh'", "USD": "'2e9 USD'", "USD/J": "'0.07 USD/kWh'",
+             "s": "'2 s' or '200 ms'", "byte": "'80 GB'", "USD/W": "'10 USD/W'"}
+
+
+def WithUnit(dimension: str) -> Any:  # noqa: N802 - reads as a type
+    """A non-negative SI float that must be written with a unit (user input: ``"100 MW"``, not ``100``).
+
+    Zero may be written bare. Used in scenario files, where a bare number would be ambiguous.
+    """
+    return Annotated[float, BeforeValidator(_with_unit(dimension)), NonNegative]

@@ -1,0 +1,3 @@
+from fivelayer.interfaces.cli.app import run
+
+run()
