@@ -21,7 +21,7 @@ from typing import Any
 from fivelayer.applications import Application
 from fivelayer.chips import Accelerator
 from fivelayer.core.catalog import Catalog, packaged_yaml, parse_records
-from fivelayer.core.errors import CatalogError, UnknownIdError, did_you_mean
+from fivelayer.core.errors import CatalogError, FivelayerError, UnknownIdError, did_you_mean
 from fivelayer.core.yamlio import LocatedYaml, load_yaml
 from fivelayer.energy import GridRegion
 from fivelayer.infrastructure import FacilityDesign, System
@@ -41,7 +41,12 @@ class _Kind:
 KINDS: dict[str, _Kind] = {
     k.name: k
     for k in (
-        _Kind("accelerators", "accelerator", Accelerator, ("chips/nvidia.yaml", "chips/amd.yaml", "chips/intel.yaml", "chips/google.yaml")),
+        _Kind(
+            "accelerators",
+            "accelerator",
+            Accelerator,
+            ("chips/nvidia.yaml", "chips/amd.yaml", "chips/intel.yaml", "chips/google.yaml"),
+        ),
         _Kind("systems", "system", System, ("infrastructure/systems.yaml",)),
         _Kind("facilities", "facility design", FacilityDesign, ("infrastructure/facilities.yaml",)),
         _Kind("models", "model", Model, ("models/llama.yaml", "models/open_models.yaml", "models/domain.yaml")),
@@ -49,11 +54,22 @@ KINDS: dict[str, _Kind] = {
         _Kind("applications", "application", Application, ("applications/applications.yaml",)),
     )
 }
-_KIND_ALIASES = {"accelerator": "accelerators", "chips": "accelerators", "gpus": "accelerators",
-                 "system": "systems", "facility": "facilities", "cooling": "facilities", "model": "models",
-                 "grid": "grid-regions", "regions": "grid-regions", "grid-region": "grid-regions",
-                 "region": "grid-regions", "grid_regions": "grid-regions", "application": "applications",
-                 "apps": "applications"}
+_KIND_ALIASES = {
+    "accelerator": "accelerators",
+    "chips": "accelerators",
+    "gpus": "accelerators",
+    "system": "systems",
+    "facility": "facilities",
+    "cooling": "facilities",
+    "model": "models",
+    "grid": "grid-regions",
+    "regions": "grid-regions",
+    "grid-region": "grid-regions",
+    "region": "grid-regions",
+    "grid_regions": "grid-regions",
+    "application": "applications",
+    "apps": "applications",
+}
 
 
 def _packaged_loader(kind: _Kind) -> Callable[[], list[Any]]:
@@ -111,17 +127,18 @@ class CatalogSet:
 
     def with_file(self, path: str | Path) -> CatalogSet:
         """A new set with the records of a user's YAML file added (same id replaces a shipped record)."""
-        located = load_yaml(path)
+        try:
+            located = load_yaml(path)
+        except FivelayerError as exc:
+            raise CatalogError(str(exc)) from None
         data = located.data
         if not isinstance(data, dict) or not data:
-            raise CatalogError(
-                f"{located.origin}: a catalog file maps kinds ({', '.join(KINDS)}) to lists of records"
-            )
+            raise CatalogError(f"{located.origin}: a catalog file maps kinds ({', '.join(KINDS)}) to lists of records")
         updates: dict[str, Catalog[Any]] = {}
         for key in data:
             try:
                 name = resolve_kind(str(key))
-            except UnknownIdError as exc:
+            except CatalogError as exc:
                 raise CatalogError(f"{located.where((key,))}: {exc}") from None
             if name != key:
                 raise CatalogError(f"{located.where((key,))}: write the kind as '{name}:'")
@@ -140,11 +157,15 @@ class CatalogSet:
 @functools.cache
 def default_catalog() -> CatalogSet:
     """The shipped catalog. Cached; records are read from disk on first use of each kind."""
-    catalogs = {
-        name.replace("-", "_"): Catalog(kind.singular, kind.model, _packaged_loader(kind))
-        for name, kind in KINDS.items()
-    }
-    return CatalogSet(**catalogs)
+    catalogs = {name: Catalog(kind.singular, kind.model, _packaged_loader(kind)) for name, kind in KINDS.items()}
+    return CatalogSet(
+        accelerators=catalogs["accelerators"],
+        systems=catalogs["systems"],
+        facilities=catalogs["facilities"],
+        models=catalogs["models"],
+        grid_regions=catalogs["grid-regions"],
+        applications=catalogs["applications"],
+    )
 
 
 def record_to_dict(record: Any) -> dict[str, Any]:
@@ -168,22 +189,38 @@ def record_summary(record: Any) -> dict[str, str]:
             "TDP W": f"{record.tdp_w:,.0f}",
         }
     elif isinstance(record, System):
-        row |= {"accelerators": f"{record.accelerator_count} x {record.accelerator}",
-                "max kW": f"{record.max_power_w / 1e3:,.1f}", "price USD": f"{record.price_usd:,.0f}"}
+        row |= {
+            "accelerators": f"{record.accelerator_count} x {record.accelerator}",
+            "max kW": f"{record.max_power_w / 1e3:,.1f}",
+            "price USD": f"{record.price_usd:,.0f}",
+        }
     elif isinstance(record, LanguageModel):
         active = record.params_active()
-        row |= {"params B": f"{record.params_total() / 1e9:,.1f}",
-                "active B": f"{active / 1e9:,.1f}", "attention": record.attention.kind,
-                "context": f"{record.max_context_tokens:,}"}
+        row |= {
+            "params B": f"{record.params_total() / 1e9:,.1f}",
+            "active B": f"{active / 1e9:,.1f}",
+            "attention": record.attention.kind,
+            "context": f"{record.max_context_tokens:,}",
+        }
     elif isinstance(record, GridRegion):
-        row |= {"gCO2/kWh": f"{record.carbon_intensity_g_per_kwh:,.0f}",
-                "USD/kWh": f"{record.electricity_price_usd_per_kwh:.3f}", "year": str(record.year)}
+        row |= {
+            "gCO2/kWh": f"{record.carbon_intensity_g_per_kwh:,.0f}",
+            "USD/kWh": f"{record.electricity_price_usd_per_kwh:.3f}",
+            "year": str(record.year),
+        }
     elif isinstance(record, FacilityDesign):
-        row |= {"cooling": record.cooling, "PUE": f"{record.pue:.2f}", "WUE L/kWh": f"{record.wue_l_per_kwh:.2f}",
-                "rack kW": f"{record.max_rack_power_w / 1e3:,.0f}"}
+        row |= {
+            "cooling": record.cooling,
+            "PUE": f"{record.pue:.2f}",
+            "WUE L/kWh": f"{record.wue_l_per_kwh:.2f}",
+            "rack kW": f"{record.max_rack_power_w / 1e3:,.0f}",
+        }
     elif isinstance(record, Application):
-        row |= {"sector": record.sector, "model": record.default_model,
-                "requests/user/day": f"{record.requests_per_user_per_day:g}"}
+        row |= {
+            "sector": record.sector,
+            "model": record.default_model,
+            "requests/user/day": f"{record.requests_per_user_per_day:g}",
+        }
     else:
         row |= {"domain": getattr(record, "domain", ""), "params M": f"{getattr(record, 'params', 0) / 1e6:,.1f}"}
     return row

@@ -19,7 +19,10 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from fivelayer.catalog import CatalogSet, default_catalog
 from fivelayer.core.errors import CatalogError, FivelayerError, ScenarioError
 from fivelayer.core.provenance import Record, Strict
-from fivelayer.core.quantities import WithUnit
+from fivelayer.core.quantities import JoulesWithUnit as Joules
+from fivelayer.core.quantities import SecondsWithUnit as Seconds
+from fivelayer.core.quantities import UsdPerJouleWithUnit as UsdPerJoule
+from fivelayer.core.quantities import WattsWithUnit as Watts
 from fivelayer.core.validation import describe_validation_error, field_path
 from fivelayer.core.yamlio import LocatedYaml, load_yaml, load_yaml_text
 
@@ -36,10 +39,6 @@ __all__ = [
     "load_scenario",
 ]
 
-Watts = WithUnit("W")
-Joules = WithUnit("J")
-UsdPerJoule = WithUnit("USD/J")
-Seconds = WithUnit("s")
 PRECISION_CHOICES = ("fp32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
 SIZE_TO_DEMAND = "size-to-demand"
 
@@ -76,7 +75,7 @@ class Deployment(Strict):
     accelerator: str | None = Field(default=None, description="catalog accelerator (or give system)")
     system: str | None = Field(default=None, description="catalog system (or give accelerator)")
     count: int | Literal["size-to-demand"] = Field(
-        default=SIZE_TO_DEMAND, description="default: as many accelerators as the demand needs"
+        default="size-to-demand", description="default: as many accelerators as the demand needs"
     )
     model: str = Field(description="catalog model")
     precision: Literal["fp32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4"] = Field(
@@ -114,11 +113,15 @@ class Economics(Strict):
     """Finance. Every default is a named assumption that the file may override."""
 
     discount_rate: float = Field(
-        default=0.08, ge=0, le=0.5,
+        default=0.08,
+        ge=0,
+        le=0.5,
         description="assumption: 8 % weighted average cost of capital, typical for data-centre project finance",
     )
     accelerator_life_years: float = Field(
-        default=5.0, gt=0, le=20,
+        default=5.0,
+        gt=0,
+        le=20,
         description="assumption: 5-year depreciation of servers and accelerators (hyperscalers use 5-6 years)",
     )
     network_life_years: float = Field(default=5.0, gt=0, le=20, description="assumption: 5 years, as servers")
@@ -129,11 +132,14 @@ class Economics(Strict):
         default=None, description="default: the grid region's catalog industrial price"
     )
     maintenance_fraction_per_year: float = Field(
-        default=0.03, ge=0, le=0.5,
+        default=0.03,
+        ge=0,
+        le=0.5,
         description="assumption: 3 % of hardware capex per year for support contracts and spares",
     )
     staff_usd_per_mw_year: float = Field(
-        default=150_000.0, ge=0,
+        default=150_000.0,
+        ge=0,
         description="assumption: operations staff cost per MW of IT per year (a 100 MW site with ~100 staff)",
     )
 
@@ -177,9 +183,7 @@ class Scenario(Strict):
         try:
             scenario = cls.model_validate(located.data)
         except ValidationError as exc:
-            raise ScenarioError(
-                "Invalid scenario:\n" + describe_validation_error(exc, located)
-            ) from None
+            raise ScenarioError("Invalid scenario:\n" + describe_validation_error(exc, located)) from None
         scenario._located = located
         base = catalog or default_catalog()
         for i, extra in enumerate(scenario.catalog):
@@ -236,14 +240,14 @@ class Scenario(Strict):
                 assert dep.accelerator is not None
                 self._lookup("accelerators", dep.accelerator, ("deployments", i, "accelerator"))
             self._lookup("models", dep.model, ("deployments", i, "model"))
-            for j, app in enumerate(dep.serves):
-                if app not in app_ids:
+            for j, served_id in enumerate(dep.serves):
+                if served_id not in app_ids:
                     raise ScenarioError(
                         f"{self.where(('deployments', i, 'serves', j))} (deployments[{i}].serves[{j}]): "
-                        f"application {app!r} is not in this scenario's applications "
+                        f"application {served_id!r} is not in this scenario's applications "
                         f"({', '.join(sorted(app_ids))})"
                     )
-                served.add(app)
+                served.add(served_id)
         for k, app in enumerate(self.applications):
             record = self._lookup("applications", app.id, ("applications", k, "id"))
             if record.id != app.id:
@@ -375,4 +379,3 @@ def default_scenario() -> Scenario:
     """The embedded default: a 100 MW-class AI factory serving a customer-service and a coding assistant."""
     text = resources.files("fivelayer").joinpath("data").joinpath("scenarios").joinpath("default.yaml")
     return Scenario.from_yaml_text(text.read_text(encoding="utf-8"), origin="<default scenario>")
-

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from fivelayer.core.provenance import Record, Strict, Source
-from fivelayer.core.quantities import Bytes, BytesPerSecond, FlopPerSecond, In, Usd, Watts
+from fivelayer.core.provenance import Record, Source, Strict
+from fivelayer.core.quantities import Bytes, BytesPerSecond, FlopPerSecond, Kilograms, SquareMillimetres, Usd, Watts
 
 __all__ = ["PRECISIONS", "Accelerator", "Calibration", "Precision", "ScaleUp"]
 
@@ -52,10 +52,10 @@ class Accelerator(Record):
     scale_out_bandwidth_bytes_per_s: BytesPerSecond
     price_usd: Usd
     process_node: str | None = None
-    die_area_mm2: In("mm**2") | None = None  # type: ignore[valid-type]
+    die_area_mm2: SquareMillimetres | None = None
     transistors: float | None = Field(default=None, gt=0)
     #: Embodied (manufacturing) emissions of one chip with its memory and package, kg CO2e.
-    embodied_kg_co2e: In("kg") | None = None  # type: ignore[valid-type]
+    embodied_kg_co2e: Kilograms | None = None
     calibration: Calibration | None = None
 
     @model_validator(mode="after")
@@ -80,11 +80,11 @@ class Accelerator(Record):
         """
         order = list(PRECISIONS)
         if precision in self.peak_flops:
-            return self.peak_flops[precision]  # type: ignore[index]
+            return self.peak_flops[precision]
         if precision not in order:
             raise ValueError(f"unknown precision {precision!r}")
         fallbacks = {"int4": ["int8", "fp8"], "fp4": ["fp6", "fp8"], "fp6": ["fp8"], "int8": ["fp8"], "fp8": []}
         for candidate in [*fallbacks.get(precision, []), "bf16", "fp16", "tf32", "fp32"]:
             if candidate in self.peak_flops:
-                return self.peak_flops[candidate]  # type: ignore[index]
+                return self.peak_flops[candidate]
         raise ValueError(f"{self.id} has no throughput for {precision} or any wider precision")

@@ -63,9 +63,7 @@ class Record(Strict):
     @classmethod
     def _id_shape(cls, value: str) -> str:
         if not ID_PATTERN.match(value):
-            raise ValueError(
-                f"id {value!r} must be lower-case words and digits joined by hyphens, e.g. 'h200-sxm'"
-            )
+            raise ValueError(f"id {value!r} must be lower-case words and digits joined by hyphens, e.g. 'h200-sxm'")
         return value
 
     @model_validator(mode="after")

@@ -16,10 +16,12 @@ from fivelayer.core.units import to_si
 __all__ = [
     "Bytes",
     "BytesPerSecond",
+    "CubicMetersPerJoule",
     "Flop",
     "FlopPerSecond",
     "Fraction",
     "GramsPerJoule",
+    "In",
     "Joules",
     "Meters",
     "NonNegative",
@@ -29,8 +31,6 @@ __all__ = [
     "UsdPerJoule",
     "UsdPerWatt",
     "Watts",
-    "CubicMetersPerJoule",
-    "In",
     "WithUnit",
 ]
 
@@ -81,11 +81,8 @@ CubicMetersPerJoule = Annotated[float, BeforeValidator(_si("m^3/J")), NonNegativ
 Fraction = Annotated[float, BeforeValidator(_si("dimensionless")), AfterValidator(_fraction)]
 
 
-def In(unit: str) -> Any:  # noqa: N802 - reads as a type: ``In("g/kWh")``
-    """A non-negative float stored in ``unit`` (for fields whose name says a non-SI unit).
 
-    A string such as ``"0.4 kg/kWh"`` is converted to ``unit``; a bare number is taken as ``unit`` already.
-    """
+def _in(unit: str) -> Callable[[Any], Any]:
     from fivelayer.core.errors import UnitError
     from fivelayer.core.units import parse_quantity
 
@@ -98,8 +95,15 @@ def In(unit: str) -> Any:  # noqa: N802 - reads as a type: ``In("g/kWh")``
                 raise UnitError(f"{value!r} cannot be converted to {unit}") from None
         return value
 
-    return Annotated[float, BeforeValidator(convert), NonNegative]
+    return convert
 
+
+# Fields whose names say a conventional non-SI unit: a string is converted to it, a bare number is taken as it.
+GramsPerKwh = Annotated[float, BeforeValidator(_in("g/kWh")), NonNegative]
+UsdPerKwh = Annotated[float, BeforeValidator(_in("USD/kWh")), NonNegative]
+LitresPerKwh = Annotated[float, BeforeValidator(_in("L/kWh")), NonNegative]
+SquareMillimetres = Annotated[float, BeforeValidator(_in("mm**2")), NonNegative]
+Kilograms = Annotated[float, BeforeValidator(_in("kg")), NonNegative]
 
 def _with_unit(dimension: str) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
@@ -108,21 +112,26 @@ def _with_unit(dimension: str) -> Callable[[Any], Any]:
         if isinstance(value, int | float):
             if value == 0:
                 return 0.0
-            raise ValueError(
-                f"{value!r} has no unit; write it with one, such as {_EXAMPLES.get(dimension, dimension)}"
-            )
+            raise ValueError(f"{value!r} has no unit; write it with one, such as {_EXAMPLES.get(dimension, dimension)}")
         return to_si(value, dimension)
 
     return convert
 
 
-_EXAMPLES = {"W": "'100 MW'", "J": "'200 MWh'", "USD": "'2e9 USD'", "USD/J": "'0.07 USD/kWh'",
-             "s": "'2 s' or '200 ms'", "byte": "'80 GB'", "USD/W": "'10 USD/W'"}
+_EXAMPLES = {
+    "W": "'100 MW'",
+    "J": "'200 MWh'",
+    "USD": "'2e9 USD'",
+    "USD/J": "'0.07 USD/kWh'",
+    "s": "'2 s' or '200 ms'",
+    "byte": "'80 GB'",
+    "USD/W": "'10 USD/W'",
+}
 
 
-def WithUnit(dimension: str) -> Any:  # noqa: N802 - reads as a type
-    """A non-negative SI float that must be written with a unit (user input: ``"100 MW"``, not ``100``).
 
-    Zero may be written bare. Used in scenario files, where a bare number would be ambiguous.
-    """
-    return Annotated[float, BeforeValidator(_with_unit(dimension)), NonNegative]
+# User input (scenario files) must carry a unit: "100 MW", not 100. Zero may be written bare.
+WattsWithUnit = Annotated[float, BeforeValidator(_with_unit("W")), NonNegative]
+JoulesWithUnit = Annotated[float, BeforeValidator(_with_unit("J")), NonNegative]
+SecondsWithUnit = Annotated[float, BeforeValidator(_with_unit("s")), NonNegative]
+UsdPerJouleWithUnit = Annotated[float, BeforeValidator(_with_unit("USD/J")), NonNegative]

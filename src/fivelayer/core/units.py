@@ -27,8 +27,8 @@ from fivelayer.core.errors import UnitError
 __all__ = ["SI_UNITS", "parse_quantity", "to_si", "ureg"]
 
 
-def _build_registry() -> pint.UnitRegistry:
-    registry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=None)
+def _build_registry() -> Any:
+    registry: Any = pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=None)
     # Counted things get dimensions of their own so that "FLOP/s" can never be mistaken for "1/s".
     registry.define("FLOP = [compute] = flop = FLOPS_unit")
     registry.define("token = [token] = tok = tokens")
@@ -39,7 +39,7 @@ def _build_registry() -> pint.UnitRegistry:
     return registry
 
 
-ureg: pint.UnitRegistry = _build_registry()
+ureg: Any = _build_registry()
 
 #: The SI unit that each dimension name used in the catalog is stored in.
 SI_UNITS: dict[str, str] = {
@@ -76,7 +76,9 @@ _ALIASES = {
     "gCO2e/kWh": "g/kWh",
     "$": "USD",
 }
-_ALIAS_RE = re.compile(r"(?<![A-Za-z])(" + "|".join(re.escape(k) for k in sorted(_ALIASES, key=len, reverse=True)) + r")(?![A-Za-z0-9])")
+_ALIAS_RE = re.compile(
+    r"(?<![A-Za-z])(" + "|".join(re.escape(k) for k in sorted(_ALIASES, key=len, reverse=True)) + r")(?![A-Za-z0-9])"
+)
 
 
 def _normalise(text: str) -> str:
@@ -123,7 +125,7 @@ def to_si(value: str | float | int, dimension: str) -> float:
         magnitude = quantity.to(target).magnitude
     except pint.errors.DimensionalityError:
         raise UnitError(
-            f"{value!r} is not a {dimension} quantity (it has dimension {quantity.dimensionality}); "
+            f"{value!r} is not a {dimension} quantity (it is in {quantity.units}); "
             f"write it in units such as {_example(dimension)}"
         ) from None
     return float(magnitude)

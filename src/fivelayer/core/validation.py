@@ -67,6 +67,7 @@ def describe_validation_error(
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         value = err.get("input")
-        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(value, dict | list) else f" (got {value!r})"
+        quiet = err["type"] in ("missing", "extra_forbidden") or isinstance(value, dict | list) or repr(value) in msg
+        shown = "" if quiet else f" (got {value!r})"
         lines.append(f"{where} ({name}): {msg}{shown}")
     return "\n".join(lines)

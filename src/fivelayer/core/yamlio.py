@@ -46,7 +46,7 @@ def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int], loader: yaml.S
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             if key in out:
                 raise YamlError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
             out[key] = _construct(value_node, (*path, key), lines, loader)
@@ -54,7 +54,7 @@ def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int], loader: yaml.S
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), lines, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def load_yaml_text(text: str, origin: str = "<string>") -> LocatedYaml:
@@ -73,7 +73,7 @@ def load_yaml_text(text: str, origin: str = "<string>") -> LocatedYaml:
     except yaml.YAMLError as exc:
         raise YamlError(f"{origin}: not valid YAML ({exc})") from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return LocatedYaml(data=data, origin=origin, lines=lines)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from fivelayer.core.provenance import Record
-from fivelayer.core.quantities import In
+from fivelayer.core.quantities import GramsPerKwh, UsdPerKwh
 
 __all__ = ["GridRegion"]
 
@@ -15,9 +15,9 @@ class GridRegion(Record):
 
     country: str
     #: Annual average location-based carbon intensity of consumed (or generated) electricity.
-    carbon_intensity_g_per_kwh: In("g/kWh")  # type: ignore[valid-type]
+    carbon_intensity_g_per_kwh: GramsPerKwh
     #: Average industrial (large-customer) electricity price, taxes as the source reports them.
-    electricity_price_usd_per_kwh: In("USD/kWh")  # type: ignore[valid-type]
+    electricity_price_usd_per_kwh: UsdPerKwh
     year: int = Field(ge=2015, le=2035)
     #: Typical annual mean dry-bulb temperature, for cooling (free-cooling hours).
     mean_temperature_c: float | None = None

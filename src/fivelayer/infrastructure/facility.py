@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from fivelayer.core.provenance import Record
-from fivelayer.core.quantities import Fraction, In, Watts
+from fivelayer.core.quantities import Fraction, LitresPerKwh, UsdPerWatt, Watts
 
 __all__ = ["CoolingKind", "FacilityDesign"]
 
@@ -24,12 +24,12 @@ class FacilityDesign(Record):
     pue_min: float = Field(ge=1.0, le=3.0)
     pue_max: float = Field(ge=1.0, le=3.0)
     #: Site water usage effectiveness, litres of water per kWh of IT energy.
-    wue_l_per_kwh: In("L/kWh")  # type: ignore[valid-type]
+    wue_l_per_kwh: LitresPerKwh
     max_rack_power_w: Watts
     #: Efficiency of the power chain from the grid meter to the IT load (transformers, UPS, PDUs).
     power_chain_efficiency: Fraction
     #: Construction cost of the building, power and cooling per watt of critical IT capacity.
-    build_cost_usd_per_w: In("USD/W")  # type: ignore[valid-type]
+    build_cost_usd_per_w: UsdPerWatt
     lifetime_years: float = Field(gt=0, le=60)
 
     @model_validator(mode="after")

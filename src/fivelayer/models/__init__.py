@@ -2,4 +2,4 @@
 
 from fivelayer.models.architecture import FFN, Attention, DomainModel, LanguageModel, Model, MoE
 
-__all__ = ["FFN", "Attention", "DomainModel", "LanguageModel", "Model", "MoE"]
+__all__ = ["FFN", "Attention", "DomainModel", "LanguageModel", "MoE", "Model"]

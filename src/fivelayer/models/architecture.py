@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from fivelayer.core.provenance import Record, Strict
 from fivelayer.core.quantities import Bytes, Flop
 
-__all__ = ["FFN", "MoE", "Attention", "DomainModel", "LanguageModel", "Model"]
+__all__ = ["FFN", "Attention", "DomainModel", "LanguageModel", "MoE", "Model"]
 
 
 class Attention(Strict):
@@ -121,6 +121,8 @@ class LanguageModel(Record):
     extra_params: float = Field(default=0.0, ge=0)
     published_params_total: float = Field(gt=0)
     published_params_active: float | None = Field(default=None, gt=0)
+    #: Whether the publisher's active count leaves out the input embedding table (gpt-oss model card does).
+    published_active_excludes_input_embedding: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> LanguageModel:
@@ -242,11 +244,20 @@ class LanguageModel(Record):
         unused = self.num_moe_layers * (m.num_experts - m.experts_per_token) * self.expert_params()
         return self.params_total() - unused
 
+    def params_active_as_published(self) -> float:
+        """Active parameters counted the way the publisher counts them (see the flag above)."""
+        if self.published_active_excludes_input_embedding:
+            return self.params_active() - self.vocab_size * self.hidden_size
+        return self.params_active()
+
     def decoder_params_active(self) -> float:
         """Active parameters that take part in matrix products per token, excluding the input embedding."""
-        return self.params_active() - self.extra_params - self.vocab_size * self.hidden_size * (
-            0 if self.tied_embeddings else 1
-        ) - (self.max_context_tokens * self.hidden_size if self.position_embedding == "learned" else 0)
+        return (
+            self.params_active()
+            - self.extra_params
+            - self.vocab_size * self.hidden_size * (0 if self.tied_embeddings else 1)
+            - (self.max_context_tokens * self.hidden_size if self.position_embedding == "learned" else 0)
+        )
 
 
 class DomainModel(Record):

@@ -29,8 +29,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-catalog_app = typer.Typer(help="Browse the catalog of real components, each number with its source.",
-                          no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="Browse the catalog of real components, each number with its source.", no_args_is_help=True
+)
 scenario_app = typer.Typer(help="Check and explain scenario files.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(scenario_app, name="scenario")
@@ -40,8 +41,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 CatalogOption = Annotated[
     list[Path] | None,
-    typer.Option("--catalog", help="A YAML file of your own records, added to (or replacing) the catalog's.",
-                 show_default=False),
+    typer.Option(
+        "--catalog", help="A YAML file of your own records, added to (or replacing) the catalog's.", show_default=False
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
@@ -77,7 +79,9 @@ def _print_json(data: Any) -> None:
 
 @catalog_app.command("list")
 def catalog_list(
-    kind: Annotated[str, typer.Argument(help="accelerators, systems, facilities, models, grid-regions or applications")],
+    kind: Annotated[
+        str, typer.Argument(help="accelerators, systems, facilities, models, grid-regions or applications")
+    ],
     as_json: JsonOption = False,
     catalog: CatalogOption = None,
 ) -> None:
@@ -133,8 +137,8 @@ def catalog_show(
 def _scenario(path: Path | None, catalog: list[Path] | None) -> Scenario:
     base = _catalog(catalog)
     if path is None:
-        return default_scenario() if not catalog else Scenario.from_yaml_text(
-            _default_text(), "<default scenario>", base
+        return (
+            default_scenario() if not catalog else Scenario.from_yaml_text(_default_text(), "<default scenario>", base)
         )
     return load_scenario(path, base)
 
