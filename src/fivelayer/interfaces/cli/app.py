@@ -33,8 +33,11 @@ catalog_app = typer.Typer(
     help="Browse the catalog of real components, each number with its source.", no_args_is_help=True
 )
 scenario_app = typer.Typer(help="Check and explain scenario files.", no_args_is_help=True)
+predict_app = typer.Typer(help="Predict what accelerators do with a model: inference (and training, to come).",
+                          no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(predict_app, name="predict")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -182,6 +185,114 @@ def scenario_explain(file: ScenarioArg = None, as_json: JsonOption = False, cata
     for row in rows:
         table.add_row(escape(row.field), escape(row.value), row.origin, escape(row.source))
     out.print(table)
+
+
+# --- predict -----------------------------------------------------------------------------------------
+
+
+@predict_app.command("inference")
+def predict_inference_cmd(
+    accelerator: Annotated[str | None, typer.Option(help="Catalog accelerator id or alias, e.g. h200-sxm")] = None,
+    count: Annotated[int, typer.Option(help="Number of accelerators")] = 8,
+    model: Annotated[str | None, typer.Option(help="Catalog model id or Hugging Face name")] = None,
+    precision: Annotated[str, typer.Option(help="fp8, fp4, bf16, int8, int4 (weight-only)...")] = "fp8",
+    input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request")] = 1024,
+    output_tokens: Annotated[int, typer.Option(help="Generated tokens per request")] = 256,
+    mode: Annotated[str, typer.Option(help="offline, server or fixed-batch")] = "offline",
+    batch_size: Annotated[int | None, typer.Option(help="Concurrent sequences per replica (fixed-batch)")] = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default: searched)")] = None,
+    pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched)")] = None,
+    ep: Annotated[int | None, typer.Option(help="Expert-parallel degree (default: searched)")] = None,
+    ttft_slo: Annotated[float | None, typer.Option(help="p99 time-to-first-token target, seconds (server)")] = None,
+    tpot_slo: Annotated[float | None, typer.Option(help="p99 time-per-output-token target, seconds (server)")] = None,
+    cases: Annotated[Path | None, typer.Option(help="JSON-lines or CSV file of cases; one JSON line out per case")] = None,
+    as_json: JsonOption = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Throughput, latency, power and energy per token of COUNT accelerators serving a model."""
+    from fivelayer.interfaces.cli.cases import read_cases
+    from fivelayer.engines.inference import InferenceCase, predict_inference
+
+    cat = _catalog(catalog)
+    if cases is not None:
+        for number, fields in read_cases(cases):
+            try:
+                prediction = predict_inference(InferenceCase(**fields), cat)
+            except FivelayerError as exc:
+                raise FivelayerError(f"{cases} line {number}: {exc}") from None
+            sys.stdout.write(json.dumps(prediction.to_dict()) + "\n")
+        return
+    missing = [name for name, value in (("--accelerator", accelerator), ("--model", model)) if value is None]
+    if missing:
+        raise FivelayerError(f"give {' and '.join(missing)} (or --cases FILE)")
+    assert accelerator is not None and model is not None
+    case = InferenceCase(
+        accelerator=accelerator, count=count, model=model, precision=precision, input_tokens=input_tokens,
+        output_tokens=output_tokens, mode=mode,  # type: ignore[arg-type]
+        batch_size=batch_size, tp=tp, pp=pp, ep=ep, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+    )  # fmt: skip
+    result = predict_inference(case, cat).to_dict()
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"{count} x {result['accelerator']} serving {result['model']} ({precision}, {mode})",
+                  show_header=False)
+    table.add_column("quantity", style="bold")
+    table.add_column("value")
+    par = result["parallelism"]
+    energy = result["energy_per_output_token_j"]
+    for label, value in (
+        ("throughput", f"{result['throughput_tokens_per_s']:,.0f} output tokens/s"),
+        ("TTFT (estimate)", f"{result['ttft_s'] * 1e3:,.1f} ms"),
+        ("TPOT", f"{result['tpot_s'] * 1e3:,.2f} ms"),
+        ("batch per replica", f"{result['batch_size']}"),
+        ("parallelism", f"tp {par['tp']} x pp {par['pp']} (ep {par['ep']}), {par['replicas']} replica(s)"),
+        ("bottleneck", result["bottleneck"]),
+        ("power per accelerator", f"{result['gpu_power_w']:,.0f} W"),
+        ("system power", f"{result['system_power_w'] / 1e3:,.2f} kW"),
+        ("energy per output token", f"{energy['gpu']:.3f} J (gpu), {energy['system']:.3f} J (system), "
+                                    f"{energy['facility']:.3f} J (facility)"),
+    ):
+        table.add_row(label, value)
+    out.print(table)
+    for line in result["assumptions"]:
+        out.print(f"  - {escape(line)}", highlight=False)
+
+
+@app.command("validate")
+def validate_cmd(
+    as_json: JsonOption = False,
+    markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown to this file")] = None,
+) -> None:
+    """Predicted vs measured for every reference row (leave-one-out), with median and P90 error per group."""
+    from fivelayer.engines.calibration import summarise, validate
+
+    rows = validate()
+    summary = summarise(rows)
+    if as_json:
+        _print_json({"rows": [r.to_dict() for r in rows], "summary": summary})
+    else:
+        table = Table(title="Reference measurements: measured vs predicted (leave-one-out)")
+        for column in ("id", "family", "kind", "measured", "predicted", "error"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            table.add_row(r.id, r.family, r.kind, f"{r.measured:,.4g}",
+                          "-" if r.predicted is None else f"{r.predicted:,.4g}",
+                          "-" if r.error is None else f"{100 * r.error:+.1f} %")
+        out.print(table)
+        summary_table = Table(title="Absolute error per group")
+        for column in ("kind", "scenario", "family", "rows", "median", "P90"):
+            summary_table.add_column(column)
+        for g in summary:
+            summary_table.add_row(g["kind"], g["scenario"], g["family"], str(g["rows"]),
+                                  f"{100 * g['median_abs_error']:.1f} %", f"{100 * g['p90_abs_error']:.1f} %")
+        out.print(summary_table)
+    if markdown is not None:
+        from fivelayer.interfaces.cli.cases import validation_markdown
+
+        if markdown.exists() and markdown.is_dir():
+            raise FivelayerError(f"{markdown} is a directory")
+        markdown.write_text(validation_markdown(rows, summary), encoding="utf-8")
 
 
 # --- entry point -----------------------------------------------------------------------------------

@@ -1,0 +1,305 @@
+"""Calibration and validation of the inference engine against published measurements.
+
+The reference set (``fivelayer/data/reference/inference.yaml``) holds published measurements, one row
+each, with its source: MLPerf Inference results (throughput), ML.ENERGY measurements (GPU energy per
+token), vendor benchmarks. Two things are fitted to it:
+
+- per accelerator family, the achievable fractions of peak compute and memory bandwidth
+  (:class:`~fivelayer.models.step.Efficiency` ``compute``, ``memory``), by least median absolute log
+  error on throughput rows over a fixed grid;
+- one power coefficient (``power_memory_weight``) on the energy rows.
+
+Honesty rule: :func:`validate` reports leave-one-out errors: each row is predicted with parameters fitted
+on every *other* row, so no row is ever predicted by a fit that saw it. A family with fewer than two other
+rows borrows the pooled fit of all families.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from fivelayer.catalog import default_catalog
+from fivelayer.core.catalog import packaged_yaml, parse_records
+from fivelayer.core.errors import FivelayerError
+from fivelayer.core.provenance import Source, Strict
+from fivelayer.models.step import Efficiency
+
+__all__ = [
+    "COMPUTE_GRID",
+    "MEMORY_GRID",
+    "Measurement",
+    "ValidationRow",
+    "fitted_efficiency",
+    "reference_measurements",
+    "validate",
+]
+
+COMPUTE_GRID = tuple(float(x) for x in np.round(np.linspace(0.25, 0.95, 8), 3))
+MEMORY_GRID = tuple(float(x) for x in np.round(np.linspace(0.45, 0.95, 6), 3))
+POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.5, 16), 3))
+#: Used where a family has no reference rows at all: the pooled fit's defaults.
+UNCALIBRATED = Efficiency()
+
+
+class Measurement(Strict):
+    """One published measurement of LLM serving."""
+
+    id: str
+    benchmark: str
+    division: str | None = None
+    scenario: Literal["offline", "server", "interactive", "fixed-batch"]
+    submitter: str | None = None
+    system: str
+    accelerator: str
+    count: int = Field(ge=1)
+    model: str
+    precision: str
+    serving_stack: str | None = None
+    input_tokens: float = Field(gt=0)
+    output_tokens: float = Field(gt=0)
+    tokens_per_s: float | None = Field(default=None, gt=0)
+    ttft_p99_s: float | None = Field(default=None, gt=0)
+    tpot_p99_s: float | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, ge=1)
+    energy_j_per_output_token: float | None = Field(default=None, gt=0)
+    power_w: float | None = Field(default=None, gt=0)
+    sources: tuple[Source, ...] = Field(min_length=1)
+    notes: str | None = None
+    retrieved: dt.date | None = None
+
+    @property
+    def family(self) -> str:
+        return str(default_catalog().accelerators.get(self.accelerator).family)
+
+    @property
+    def kind(self) -> str:
+        """``throughput`` or ``energy``: what the row measures."""
+        return "energy" if self.energy_j_per_output_token is not None else "throughput"
+
+
+@functools.cache
+def reference_measurements() -> tuple[Measurement, ...]:
+    """The shipped reference set, rows whose accelerator and model are in the catalog."""
+    located = packaged_yaml("reference/inference.yaml")
+    rows: list[Measurement] = parse_records(Measurement, located, ("measurements",))
+    cat = default_catalog()
+    usable = []
+    for row in rows:
+        if row.accelerator in cat.accelerators and row.model in cat.models:
+            usable.append(row)
+    return tuple(usable)
+
+
+def _case(row: Measurement) -> Any:
+    from fivelayer.engines.inference import InferenceCase
+
+    mode: Literal["offline", "server", "fixed-batch"]
+    if row.scenario == "offline":
+        mode = "offline"
+    elif row.scenario in ("server", "interactive"):
+        mode = "server"
+    else:
+        mode = "fixed-batch"
+    return InferenceCase(
+        accelerator=row.accelerator,
+        count=row.count,
+        model=row.model,
+        precision=row.precision,
+        input_tokens=max(1, round(row.input_tokens)),
+        output_tokens=max(1, round(row.output_tokens)),
+        mode=mode,
+        batch_size=row.batch_size if mode == "fixed-batch" else None,
+        ttft_slo=row.ttft_p99_s if mode == "server" else None,
+        tpot_slo=row.tpot_p99_s if mode == "server" else None,
+        tp=row.count if mode == "fixed-batch" else None,
+        pp=1 if mode == "fixed-batch" else None,
+    )
+
+
+@functools.cache
+def _throughput_table(row: Measurement) -> np.ndarray:
+    """Predicted throughput of ``row`` at every (compute, memory) grid point; NaN where infeasible."""
+    from fivelayer.engines.inference import predict_inference
+
+    table = np.full((len(COMPUTE_GRID), len(MEMORY_GRID)), np.nan)
+    case = _case(row)
+    for a, c in enumerate(COMPUTE_GRID):
+        for b, m in enumerate(MEMORY_GRID):
+            try:
+                table[a, b] = predict_inference(case, efficiency=Efficiency(compute=c, memory=m)).throughput_tokens_per_s
+            except FivelayerError:
+                pass
+    return table
+
+
+def _log_errors(rows: Sequence[Measurement]) -> np.ndarray:
+    """|log(pred/measured)| per grid point and row: shape (compute, memory, rows)."""
+    tables = [np.log(_throughput_table(r) / float(r.tokens_per_s or 1.0)) for r in rows]
+    return np.abs(np.stack(tables, axis=-1))
+
+
+def _fit(rows: Sequence[Measurement]) -> Efficiency:
+    if not rows:
+        return UNCALIBRATED
+    errors = _log_errors(rows)
+    errors = np.where(np.isnan(errors), 10.0, errors)
+    score = np.median(errors, axis=-1) + 1e-3 * np.mean(errors, axis=-1)
+    a, b = np.unravel_index(int(np.argmin(score)), score.shape)
+    return replace(UNCALIBRATED, compute=COMPUTE_GRID[a], memory=MEMORY_GRID[b])
+
+
+def _throughput_rows() -> list[Measurement]:
+    return [r for r in reference_measurements() if r.kind == "throughput" and r.tokens_per_s]
+
+
+def _fit_for(family: str, rows: Sequence[Measurement], exclude: str | None = None) -> Efficiency:
+    train = [r for r in rows if r.id != exclude]
+    own = [r for r in train if r.family == family]
+    return _fit(own if len(own) >= 2 else train)
+
+
+@functools.cache
+def fitted_efficiency(family: str) -> Efficiency:
+    """The calibrated efficiency of an accelerator family, fitted on every reference row."""
+    try:
+        rows = _throughput_rows()
+    except (FivelayerError, FileNotFoundError):
+        return UNCALIBRATED
+    eff = _fit_for(family, rows)
+    return replace(eff, power_memory_weight=_fit_power(family, None))
+
+
+def _energy_rows() -> list[Measurement]:
+    return [r for r in reference_measurements() if r.kind == "energy"]
+
+
+def _predict_energy(row: Measurement, eff: Efficiency) -> float:
+    from fivelayer.engines.inference import predict_inference
+
+    return predict_inference(_case(row), efficiency=eff).energy_per_output_token_j["gpu"]
+
+
+def _fit_power(family: str, exclude: str | None) -> float:
+    rows = [r for r in _energy_rows() if r.id != exclude]
+    if not rows:
+        return UNCALIBRATED.power_memory_weight
+    throughput = _throughput_rows()
+    best, best_score = UNCALIBRATED.power_memory_weight, math.inf
+    effs = {r.id: _fit_for(r.family, throughput) for r in rows}
+    for w in POWER_GRID:
+        errs = []
+        for r in rows:
+            try:
+                pred = _predict_energy(r, replace(effs[r.id], power_memory_weight=w))
+            except FivelayerError:
+                continue
+            errs.append(abs(math.log(pred / float(r.energy_j_per_output_token or 1.0))))
+        score = float(np.median(errs)) if errs else math.inf
+        if score < best_score:
+            best, best_score = w, score
+    return best
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """One reference row: measured, predicted (leave-one-out), and the error."""
+
+    id: str
+    kind: str
+    family: str
+    accelerator: str
+    model: str
+    scenario: str
+    measured: float
+    predicted: float | None
+    source: str
+
+    @property
+    def error(self) -> float | None:
+        if self.predicted is None:
+            return None
+        return (self.predicted - self.measured) / self.measured
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "family": self.family,
+            "accelerator": self.accelerator,
+            "model": self.model,
+            "scenario": self.scenario,
+            "measured": self.measured,
+            "predicted": self.predicted,
+            "error": self.error,
+            "source": self.source,
+        }
+
+
+def validate() -> list[ValidationRow]:
+    """Leave-one-out predictions of every reference row."""
+    from fivelayer.engines.inference import predict_inference
+
+    out: list[ValidationRow] = []
+    throughput = _throughput_rows()
+    for row in throughput:
+        eff = _fit_for(row.family, throughput, exclude=row.id)
+        try:
+            predicted: float | None = predict_inference(_case(row), efficiency=eff).throughput_tokens_per_s
+        except FivelayerError:
+            predicted = None
+        out.append(_vrow(row, "throughput_tokens_per_s", float(row.tokens_per_s or 0), predicted))
+    for row in _energy_rows():
+        eff = replace(_fit_for(row.family, throughput), power_memory_weight=_fit_power(row.family, row.id))
+        try:
+            predicted = _predict_energy(row, eff)
+        except FivelayerError:
+            predicted = None
+        out.append(_vrow(row, "gpu_energy_j_per_output_token", float(row.energy_j_per_output_token or 0), predicted))
+    return out
+
+
+def _vrow(row: Measurement, kind: str, measured: float, predicted: float | None) -> ValidationRow:
+    src = row.sources[0]
+    return ValidationRow(
+        id=row.id,
+        kind=kind,
+        family=row.family,
+        accelerator=row.accelerator,
+        model=row.model,
+        scenario=row.scenario,
+        measured=measured,
+        predicted=predicted,
+        source=src.url or src.citation or "",
+    )
+
+
+def summarise(rows: Sequence[ValidationRow]) -> list[dict[str, Any]]:
+    """Median and P90 absolute error per (kind, scenario, family), and overall per kind."""
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for r in rows:
+        if r.error is None:
+            continue
+        groups.setdefault((r.kind, r.scenario, r.family), []).append(abs(r.error))
+        groups.setdefault((r.kind, r.scenario, "all"), []).append(abs(r.error))
+    out = []
+    for (kind, scenario, family), errs in sorted(groups.items()):
+        arr = np.array(errs)
+        out.append(
+            {
+                "kind": kind,
+                "scenario": scenario,
+                "family": family,
+                "rows": len(errs),
+                "median_abs_error": float(np.median(arr)),
+                "p90_abs_error": float(np.percentile(arr, 90)),
+            }
+        )
+    return out

@@ -1,0 +1,414 @@
+"""Operating points of one accelerator type serving one language model: offline, server, fixed-batch.
+
+Given ``count`` accelerators, a model and a precision, this engine searches the parallel layouts
+(tensor x pipeline x expert parallelism, the rest as data-parallel replicas) and batch sizes, evaluates
+every candidate at once with the step-cost model (:func:`fivelayer.models.step.step_cost`), and returns the
+best by the mode's rule:
+
+- ``offline``: the highest output-token throughput (every layout, the largest batch that fits);
+- ``server``: the highest throughput whose estimated p99 TTFT and TPOT meet the targets;
+- ``fixed-batch``: ``batch_size`` concurrent sequences per replica, as ``max_num_seqs`` would run.
+
+Steady state of continuous batching: each step decodes one token for each of the ``B`` running sequences
+and prefills ``B x input/output`` prompt tokens (each request's prompt once per ``output`` decodes). The
+mean context of a running sequence is ``input + output/2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from fivelayer.catalog import CatalogSet, default_catalog
+from fivelayer.chips import Accelerator, ChipSpec
+from fivelayer.core.errors import FivelayerError, InfeasibleConfiguration
+from fivelayer.infrastructure import System
+from fivelayer.models import LanguageModel
+from fivelayer.models.step import BOTTLENECKS, Efficiency, StepCost, step_cost
+from fivelayer.models.work import ModelWork, NumericFormat, numeric_format
+
+__all__ = ["MEMORY_RESERVE_FRACTION", "InferenceCase", "InferencePrediction", "predict_inference"]
+
+Mode = Literal["offline", "server", "fixed-batch"]
+
+#: Fraction of accelerator memory kept free for activations, CUDA graphs, and fragmentation. Assumption:
+#: vLLM's default gpu_memory_utilization is 0.9.
+MEMORY_RESERVE_FRACTION = 0.10
+#: Largest number of concurrent sequences per replica considered. Assumption: serving engines cap
+#: max_num_seqs / max_batch_size at a few thousand (TensorRT-LLM benchmarks use up to 4,096).
+MAX_BATCH = 4096
+#: Host power per accelerator when the accelerator is given without a system. Assumption: a DGX H100 draws
+#: 10.2 kW with 8 x 700 W GPUs, leaving about 575 W of host per GPU; 0.8 x TDP is used for other chips.
+HOST_POWER_FRACTION_OF_TDP = 0.8
+#: Host power draw while serving, as a fraction of its maximum. Assumption: CPUs, NICs and fans of an AI
+#: server run well below their rating while the GPUs work; 60 %.
+HOST_LOAD_FRACTION = 0.6
+#: Default PUE for the ``facility`` energy scope (a modern liquid-cooled AI hall). Assumption; the
+#: facility catalog's designs are used by ``plan``.
+DEFAULT_PUE = 1.2
+
+
+@dataclass(frozen=True)
+class InferenceCase:
+    """One prediction request, as the command line and case files give it."""
+
+    accelerator: str
+    count: int
+    model: str
+    precision: str = "fp8"
+    input_tokens: int = 1024
+    output_tokens: int = 256
+    mode: Mode = "offline"
+    batch_size: int | None = None
+    tp: int | None = None
+    pp: int | None = None
+    ep: int | None = None
+    ttft_slo: float | None = None
+    tpot_slo: float | None = None
+    pue: float = DEFAULT_PUE
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.count < 1:
+            problems.append(f"count must be at least 1 (got {self.count})")
+        if self.input_tokens < 1 or self.output_tokens < 1:
+            problems.append("input_tokens and output_tokens must be at least 1")
+        if self.mode not in ("offline", "server", "fixed-batch"):
+            problems.append(f"mode must be offline, server or fixed-batch (got {self.mode!r})")
+        if self.mode == "fixed-batch" and not self.batch_size:
+            problems.append("mode fixed-batch needs batch_size")
+        if self.batch_size is not None and self.batch_size < 1:
+            problems.append(f"batch_size must be at least 1 (got {self.batch_size})")
+        for name in ("tp", "pp", "ep"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"{name} must be at least 1 (got {value})")
+        for name in ("ttft_slo", "tpot_slo"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                problems.append(f"{name} must be positive (got {value})")
+        if not 1.0 <= self.pue <= 3.0:
+            problems.append(f"pue must be between 1 and 3 (got {self.pue})")
+        if problems:
+            raise FivelayerError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class InferencePrediction:
+    """The chosen operating point and what it costs."""
+
+    case: InferenceCase
+    accelerator_id: str
+    model_id: str
+    throughput_tokens_per_s: float
+    ttft_s: float
+    tpot_s: float
+    batch_size: int
+    tp: int
+    pp: int
+    ep: int
+    replicas: int
+    gpu_power_w: float
+    system_power_w: float
+    energy_per_output_token_j: dict[str, float]
+    bottleneck: str
+    step_time_s: float
+    step_breakdown_s: dict[str, float]
+    memory_per_device_bytes: dict[str, float]
+    flops_per_output_token: float
+    assumptions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accelerator": self.accelerator_id,
+            "count": self.case.count,
+            "model": self.model_id,
+            "precision": self.case.precision,
+            "mode": self.case.mode,
+            "input_tokens": self.case.input_tokens,
+            "output_tokens": self.case.output_tokens,
+            "throughput_tokens_per_s": self.throughput_tokens_per_s,
+            "ttft_s": self.ttft_s,
+            "tpot_s": self.tpot_s,
+            "batch_size": self.batch_size,
+            "parallelism": {"tp": self.tp, "pp": self.pp, "ep": self.ep, "replicas": self.replicas},
+            "gpu_power_w": self.gpu_power_w,
+            "system_power_w": self.system_power_w,
+            "energy_per_output_token_j": self.energy_per_output_token_j,
+            "bottleneck": self.bottleneck,
+            "step_time_s": self.step_time_s,
+            "step_breakdown_s": self.step_breakdown_s,
+            "memory_per_device_bytes": self.memory_per_device_bytes,
+            "flops_per_output_token": self.flops_per_output_token,
+            "assumptions": self.assumptions,
+        }
+
+
+@dataclass(frozen=True)
+class _Layouts:
+    tp: np.ndarray
+    pp: np.ndarray
+    ep: np.ndarray
+
+
+def _powers_of_two_upto(limit: int) -> list[int]:
+    out, v = [], 1
+    while v <= limit:
+        out.append(v)
+        v *= 2
+    return out
+
+
+def _layouts(case: InferenceCase, chip: ChipSpec, work: ModelWork) -> _Layouts:
+    tps = [case.tp] if case.tp else _powers_of_two_upto(min(case.count, max(chip.scale_up_domain, 1)))
+    pps = [case.pp] if case.pp else _powers_of_two_upto(min(case.count, 16))
+    rows = []
+    for tp in tps:
+        for pp in pps:
+            n = tp * pp
+            if n > case.count:
+                continue
+            if case.ep:
+                eps = [case.ep]
+            elif work.num_experts:
+                eps = sorted({1, n})
+            else:
+                eps = [1]
+            for ep in eps:
+                if ep > n or n % ep:
+                    continue
+                rows.append((tp, pp, ep))
+    if not rows:
+        raise InfeasibleConfiguration(
+            f"no parallel layout fits: tp={case.tp} x pp={case.pp} needs more than the {case.count} accelerator(s) "
+            f"given, or ep={case.ep} does not divide tp x pp"
+        )
+    arr = np.array(rows, dtype=np.float64)
+    return _Layouts(arr[:, 0], arr[:, 1], arr[:, 2])
+
+
+def _system_for(catalog: CatalogSet, chip: Accelerator) -> System | None:
+    for system in catalog.systems:
+        if system.accelerator == chip.id:
+            return system
+    return None
+
+
+def _fit_message(case: InferenceCase, chip: Accelerator, work: ModelWork, fmt: NumericFormat) -> str:
+    usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION)
+    weights = work.weight_bytes(fmt)
+    needed = int(np.ceil(weights / usable))
+    hints = [f"use at least {needed} x {chip.id} (tensor/pipeline parallel)"]
+    for smaller in ("fp8", "fp4", "int4"):
+        alt = numeric_format(smaller)
+        if alt.weight_bytes < fmt.weight_bytes and work.weight_bytes(alt) <= usable * case.count:
+            hints.append(f"or a lower precision such as {smaller} ({work.weight_bytes(alt) / 1e9:,.0f} GB)")
+            break
+    return (
+        f"{work.model_id} in {fmt.name} needs {weights / 1e9:,.0f} GB of weights, but {case.count} x {chip.id} "
+        f"hold {usable * case.count / 1e9:,.0f} GB usable ({100 * (1 - MEMORY_RESERVE_FRACTION):.0f} % of "
+        f"{chip.memory_bytes / 1e9:,.0f} GB each) with room for a KV cache; " + ", ".join(hints) + "."
+    )
+
+
+def predict_inference(
+    case: InferenceCase,
+    catalog: CatalogSet | None = None,
+    efficiency: Efficiency | None = None,
+) -> InferencePrediction:
+    """Solve the operating point of ``case``. Raises :class:`InfeasibleConfiguration` if nothing fits."""
+    cat = catalog or default_catalog()
+    chip_record = cat.accelerators.get(case.accelerator)
+    model = cat.language_model(case.model)
+    fmt = numeric_format(case.precision)
+    eff = efficiency if efficiency is not None else _calibrated(chip_record.family)
+    chip = ChipSpec.of(chip_record)
+    work = _work(model)
+
+    layouts = _layouts(case, chip, work)
+    n = layouts.tp * layouts.pp
+    usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION)
+    weights_per_device = work.weight_bytes(fmt) / n
+    mean_context = case.input_tokens + case.output_tokens / 2.0
+    kv_per_seq = float(work.kv_bytes(mean_context, fmt))
+    kv_room = usable * n - work.weight_bytes(fmt)
+    max_batch = np.floor(np.maximum(kv_room, 0.0) / kv_per_seq)
+    if case.input_tokens + case.output_tokens > work.max_context_tokens:
+        raise InfeasibleConfiguration(
+            f"{work.model_id} has a context of {work.max_context_tokens:,} tokens; "
+            f"{case.input_tokens:,} input + {case.output_tokens:,} output tokens do not fit"
+        )
+    ok = max_batch >= 1
+    if not ok.any():
+        raise InfeasibleConfiguration(_fit_message(case, chip_record, work, fmt))
+    layouts = _Layouts(layouts.tp[ok], layouts.pp[ok], layouts.ep[ok])
+    max_batch = np.minimum(max_batch[ok], MAX_BATCH)
+    n = layouts.tp * layouts.pp
+    replicas = np.floor(case.count / n)
+
+    if case.mode == "fixed-batch":
+        assert case.batch_size is not None
+        fits = max_batch >= case.batch_size
+        if not fits.any():
+            raise InfeasibleConfiguration(
+                f"a batch of {case.batch_size} sequences of {mean_context:,.0f} tokens does not fit on "
+                f"{case.count} x {chip_record.id}: at most {int(max_batch.max())} fit per replica"
+            )
+        grid = np.array([float(case.batch_size)])
+    else:
+        grid = np.unique(np.round(np.geomspace(1, MAX_BATCH, 96)))
+
+    # Every (layout, batch) candidate at once.
+    batch = grid[None, :] * np.ones_like(max_batch)[:, None]
+    valid = batch <= max_batch[:, None]
+    if case.mode == "fixed-batch":
+        pass
+    else:
+        # Always include each layout's own largest batch.
+        batch = np.concatenate([batch, max_batch[:, None]], axis=1)
+        valid = np.concatenate([valid, np.ones_like(max_batch, dtype=bool)[:, None]], axis=1)
+    ratio = case.input_tokens / case.output_tokens
+    tp = layouts.tp[:, None]
+    pp = layouts.pp[:, None]
+    ep = layouts.ep[:, None]
+    cost = step_cost(
+        chip, work, fmt, eff,
+        decode_seqs=batch, decode_context=mean_context,
+        prefill_tokens=batch * ratio, prefill_prompt=case.input_tokens,
+        tp=tp, pp=pp, ep=ep,
+    )  # fmt: skip
+    throughput = replicas[:, None] * batch / cost.time_s
+    tpot = cost.time_s
+    # TTFT: wait for the running step, then one step that also carries the whole prompt.
+    alone = step_cost(
+        chip, work, fmt, eff, decode_seqs=batch, decode_context=mean_context,
+        prefill_tokens=batch * ratio + case.input_tokens, prefill_prompt=case.input_tokens, tp=tp, pp=pp, ep=ep,
+    )  # fmt: skip
+    ttft = cost.time_s + alone.time_s
+
+    score = np.where(valid, throughput, -np.inf)
+    if case.mode == "server":
+        if case.tpot_slo is not None:
+            score = np.where(tpot <= case.tpot_slo, score, -np.inf)
+        if case.ttft_slo is not None:
+            score = np.where(ttft <= case.ttft_slo, score, -np.inf)
+        if not np.isfinite(score).any():
+            best_tpot = float(np.min(np.where(valid, tpot, np.inf)))
+            best_ttft = float(np.min(np.where(valid, ttft, np.inf)))
+            raise InfeasibleConfiguration(
+                f"no operating point of {case.count} x {chip_record.id} serving {work.model_id} meets the targets "
+                f"(TTFT <= {case.ttft_slo} s, TPOT <= {case.tpot_slo} s); the fastest reach TTFT {best_ttft:.3g} s "
+                f"and TPOT {best_tpot:.3g} s. Use more or faster accelerators, or relax the targets."
+            )
+    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    return _prediction(case, chip_record, chip, work, fmt, eff, cat, cost, alone, layouts, batch, replicas, i, j)
+
+
+def _prediction(
+    case: InferenceCase,
+    chip_record: Accelerator,
+    chip: ChipSpec,
+    work: ModelWork,
+    fmt: NumericFormat,
+    eff: Efficiency,
+    cat: CatalogSet,
+    cost: StepCost,
+    alone: StepCost,
+    layouts: _Layouts,
+    batch: np.ndarray,
+    replicas: np.ndarray,
+    i: int,
+    j: int,
+) -> InferencePrediction:
+    b = float(batch[i, j])
+    t = float(cost.time_s[i, j])
+    reps = int(replicas[i])
+    n = int(layouts.tp[i] * layouts.pp[i])
+    throughput = reps * b / t
+    gpu_power = float(cost.device_power_w[i, j])
+    active = reps * n
+    idle_devices = case.count - active
+    total_gpu_power = gpu_power * active + chip.idle_power_w * idle_devices
+    system = _system_for(cat, chip_record)
+    if system is not None:
+        host_per_device = system.host_power_w / system.accelerator_count
+        host_basis = f"host power from system {system.id}"
+    else:
+        host_per_device = HOST_POWER_FRACTION_OF_TDP * chip.tdp_w
+        host_basis = f"no catalog system for {chip.accelerator_id}: host power {HOST_POWER_FRACTION_OF_TDP:.0%} of TDP"
+    system_power = total_gpu_power + host_per_device * HOST_LOAD_FRACTION * case.count
+    energy = {
+        "gpu": total_gpu_power / throughput,
+        "system": system_power / throughput,
+        "facility": system_power * case.pue / throughput,
+    }
+    mean_context = case.input_tokens + case.output_tokens / 2.0
+    memory = {
+        "weights": work.weight_bytes(fmt) / n,
+        "kv_cache": b * float(work.kv_bytes(mean_context, fmt)) / n,
+        "reserve": chip.memory_bytes * MEMORY_RESERVE_FRACTION,
+        "capacity": chip.memory_bytes,
+    }
+    parts = {
+        "compute": float(cost.compute_s[i, j]),
+        "memory": float(cost.memory_s[i, j]),
+        "communication": float(cost.communication_s[i, j]),
+        "overhead": float(cost.overhead_s[i, j]),
+    }
+    assumptions = [
+        f"steady-state continuous batching: {b:.0f} sequences per replica at mean context {mean_context:,.0f} "
+        f"tokens, prefill of {case.input_tokens / case.output_tokens:.2f} prompt tokens per decoded token",
+        f"{fmt.name}: weights {fmt.weight_bytes:.3g} B/param, KV cache {fmt.kv_bytes:g} B/element, "
+        f"compute at the {fmt.compute} tensor rate",
+        f"{MEMORY_RESERVE_FRACTION:.0%} of memory reserved for activations and runtime",
+        "TTFT estimate: one running step plus one step that carries the whole prompt, no queueing",
+        f"gpu scope: accelerators ({idle_devices} idle at {chip.idle_power_w:.0f} W)"
+        if idle_devices
+        else "gpu scope: accelerators only",
+        f"system scope: accelerators plus host at {HOST_LOAD_FRACTION:.0%} of its maximum ({host_basis})",
+        f"facility scope: system x PUE {case.pue:g}",
+        f"efficiency: {eff.compute:.2f} of peak FLOP/s, {eff.memory:.2f} of peak bandwidth, "
+        f"{eff.overhead_s * 1e3:.1f} ms per step ({chip_record.family} family calibration)",
+    ]
+    return InferencePrediction(
+        case=case,
+        accelerator_id=chip_record.id,
+        model_id=work.model_id,
+        throughput_tokens_per_s=throughput,
+        ttft_s=float(cost.time_s[i, j] + alone.time_s[i, j]),
+        tpot_s=t,
+        batch_size=int(b),
+        tp=int(layouts.tp[i]),
+        pp=int(layouts.pp[i]),
+        ep=int(layouts.ep[i]),
+        replicas=reps,
+        gpu_power_w=gpu_power,
+        system_power_w=system_power,
+        energy_per_output_token_j=energy,
+        bottleneck=BOTTLENECKS[int(cost.bottleneck[i, j])],
+        step_time_s=t,
+        step_breakdown_s=parts,
+        memory_per_device_bytes=memory,
+        flops_per_output_token=float(cost.flops[i, j]) / b,
+        assumptions=assumptions,
+    )
+
+
+_WORK_CACHE: dict[int, ModelWork] = {}
+
+
+def _work(model: LanguageModel) -> ModelWork:
+    key = id(model)
+    work = _WORK_CACHE.get(key)
+    if work is None or work.model_id != model.id:
+        work = ModelWork.of(model)
+        _WORK_CACHE[key] = work
+    return work
+
+
+def _calibrated(family: str) -> Efficiency:
+    from fivelayer.engines.calibration import fitted_efficiency
+
+    return fitted_efficiency(family)

@@ -1,0 +1,147 @@
+"""The step-cost model: time, FLOPs, bytes, communication and power of one engine step of one replica.
+
+One *step* advances every running sequence of a replica by one token (decode) and processes a chunk of
+prompt tokens (prefill), as continuous-batching engines (vLLM, SGLang, TensorRT-LLM) run. The analytic
+operating points and the serving simulator both take step times from :func:`step_cost`, so the two can
+never disagree silently.
+
+Model of a step on a replica of ``tp x pp`` devices (see docs/methodology/inference.md)::
+
+    flops   = T * 2 * active_params + B * attn(c) + P * attn(L/2)          T = B + P tokens
+    bytes   = weights_read(T) * pp_reads + B * kv(c) + P * kv_per_token
+    compute = flops / (n * eta_c * peak)        memory = bytes / (n * eta_m * bandwidth)
+    comm    = TP all-reduces (2 per layer) + EP all-to-all (2 per MoE layer) over the scale-up link
+    time    = max(compute, memory) + comm + overhead
+
+Every argument may be a NumPy array; shapes broadcast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from fivelayer.chips.performance import ChipSpec, device_power_w
+from fivelayer.models.work import ModelWork, NumericFormat
+
+__all__ = ["BOTTLENECKS", "Efficiency", "StepCost", "step_cost"]
+
+FloatArray = NDArray[np.float64]
+BOTTLENECKS = ("compute", "memory", "communication", "overhead")
+
+#: Latency of one small all-reduce or all-to-all over NVLink-class links. Assumption: nccl-tests report
+#: 5-15 us for small messages on 8-GPU NVLink systems; 10 us is taken for every scale-up fabric.
+COLLECTIVE_LATENCY_S = 10e-6
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achievable fractions of peak and the fixed cost of a step, fitted to measurements per chip family.
+
+    ``compute`` and ``memory`` scale the datasheet FLOP/s and bandwidth; ``overhead_s`` is the per-step
+    cost of scheduling and kernel launches; ``power_memory_weight`` sets power drawn per unit of memory
+    activity relative to compute (see :func:`fivelayer.chips.device_power_w`).
+    """
+
+    compute: float = 0.6
+    memory: float = 0.8
+    overhead_s: float = 0.002
+    power_memory_weight: float = 0.6
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Per-replica cost of one step. Arrays of the broadcast shape of the inputs."""
+
+    time_s: FloatArray
+    compute_s: FloatArray
+    memory_s: FloatArray
+    communication_s: FloatArray
+    overhead_s: FloatArray
+    flops: FloatArray
+    bytes_moved: FloatArray
+    device_power_w: FloatArray
+    devices: FloatArray
+
+    @property
+    def bottleneck(self) -> NDArray[np.int64]:
+        """Index into :data:`BOTTLENECKS` of the largest time component."""
+        parts = np.stack(np.broadcast_arrays(self.compute_s, self.memory_s, self.communication_s, self.overhead_s))
+        return np.argmax(parts, axis=0)
+
+    @property
+    def energy_j(self) -> FloatArray:
+        """Accelerator energy of the step over the whole replica: power x time x devices."""
+        return self.device_power_w * self.time_s * self.devices
+
+
+def step_cost(
+    chip: ChipSpec,
+    work: ModelWork,
+    fmt: NumericFormat,
+    eff: Efficiency,
+    *,
+    decode_seqs: ArrayLike,
+    decode_context: ArrayLike,
+    prefill_tokens: ArrayLike = 0.0,
+    prefill_prompt: ArrayLike = 0.0,
+    tp: ArrayLike = 1,
+    pp: ArrayLike = 1,
+    ep: ArrayLike = 1,
+) -> StepCost:
+    """Cost of one step of one replica running ``decode_seqs`` sequences at mean context ``decode_context``
+    plus ``prefill_tokens`` prompt tokens from prompts of ``prefill_prompt`` tokens."""
+    b = np.asarray(decode_seqs, dtype=np.float64)
+    c = np.asarray(decode_context, dtype=np.float64)
+    p = np.asarray(prefill_tokens, dtype=np.float64)
+    lp = np.asarray(prefill_prompt, dtype=np.float64)
+    tp_ = np.asarray(tp, dtype=np.float64)
+    pp_ = np.asarray(pp, dtype=np.float64)
+    ep_ = np.asarray(ep, dtype=np.float64)
+    n = tp_ * pp_
+    tokens = b + p
+
+    flops = tokens * work.linear_flops_per_token()
+    flops = flops + b * work.attention_flops_per_token(c) + p * work.attention_flops_per_token(lp / 2.0)
+    # With pp stages fed by pp micro-batches, each stage streams its weights once per micro-batch.
+    weights = work.weight_bytes_read(tokens / pp_, fmt) * pp_
+    kv = b * work.kv_bytes(c, fmt) + p * work.kv_bytes_per_token(fmt)
+    activations = 2.0 * tokens * work.hidden_size * work.num_layers * fmt.activation_bytes
+    bytes_moved = weights + kv + activations
+
+    peak = chip.peak_flops[fmt.compute]
+    compute_s = flops / (n * eff.compute * peak)
+    memory_s = bytes_moved / (n * eff.memory * chip.memory_bandwidth_bytes_per_s)
+
+    # Tensor parallelism: two all-reduces of the activations per layer (ring: 2(t-1)/t of the data each way).
+    in_domain = n <= chip.scale_up_domain
+    link = np.where(in_domain, chip.link_bytes_per_s, chip.scale_out_bytes_per_s)
+    act = tokens * work.hidden_size * max(fmt.activation_bytes, 2.0)
+    tp_bytes = 2.0 * work.num_layers / pp_ * act * 2.0 * (tp_ - 1.0) / tp_
+    tp_s = np.where(tp_ > 1, tp_bytes / link + 2.0 * work.num_layers * COLLECTIVE_LATENCY_S, 0.0)
+    # Expert parallelism: dispatch and combine of each token's k expert inputs per MoE layer.
+    ep_bytes = 2.0 * work.moe_layers / pp_ * act * work.experts_per_token * (ep_ - 1.0) / np.maximum(ep_, 1.0) / tp_
+    ep_s = np.where(ep_ > 1, ep_bytes / link + 2.0 * work.moe_layers * COLLECTIVE_LATENCY_S, 0.0)
+    # Pipeline: activations handed between stages.
+    pp_s = np.where(pp_ > 1, (pp_ - 1.0) * act / link, 0.0)
+    comm_s = tp_s + ep_s + pp_s
+
+    overhead_s = np.full_like(compute_s, eff.overhead_s)
+    time_s = np.maximum(compute_s, memory_s) + comm_s + overhead_s
+
+    compute_util = flops / (n * peak) / time_s
+    memory_util = bytes_moved / (n * chip.memory_bandwidth_bytes_per_s) / time_s
+    power = device_power_w(chip.idle_power_w, chip.tdp_w, compute_util, memory_util, eff.power_memory_weight)
+    return StepCost(
+        time_s=time_s,
+        compute_s=compute_s,
+        memory_s=memory_s,
+        communication_s=comm_s,
+        overhead_s=overhead_s,
+        flops=flops,
+        bytes_moved=bytes_moved,
+        device_power_w=power,
+        devices=np.broadcast_to(n, time_s.shape).astype(np.float64),
+    )
