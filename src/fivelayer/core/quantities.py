@@ -21,7 +21,6 @@ __all__ = [
     "FlopPerSecond",
     "Fraction",
     "GramsPerJoule",
-    "In",
     "Joules",
     "Meters",
     "NonNegative",
@@ -31,7 +30,6 @@ __all__ = [
     "UsdPerJoule",
     "UsdPerWatt",
     "Watts",
-    "WithUnit",
 ]
 
 
@@ -81,7 +79,6 @@ CubicMetersPerJoule = Annotated[float, BeforeValidator(_si("m^3/J")), NonNegativ
 Fraction = Annotated[float, BeforeValidator(_si("dimensionless")), AfterValidator(_fraction)]
 
 
-
 def _in(unit: str) -> Callable[[Any], Any]:
     from fivelayer.core.errors import UnitError
     from fivelayer.core.units import parse_quantity
@@ -105,6 +102,7 @@ LitresPerKwh = Annotated[float, BeforeValidator(_in("L/kWh")), NonNegative]
 SquareMillimetres = Annotated[float, BeforeValidator(_in("mm**2")), NonNegative]
 Kilograms = Annotated[float, BeforeValidator(_in("kg")), NonNegative]
 
+
 def _with_unit(dimension: str) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -127,7 +125,6 @@ _EXAMPLES = {
     "byte": "'80 GB'",
     "USD/W": "'10 USD/W'",
 }
-
 
 
 # User input (scenario files) must carry a unit: "100 MW", not 100. Zero may be written bare.

@@ -16,6 +16,7 @@ rows borrows the pooled fit of all families.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import math
@@ -49,6 +50,20 @@ POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.5, 16), 3))
 UNCALIBRATED = Efficiency()
 
 
+class DatasetMeans(Strict):
+    """Mean request lengths of a benchmark's dataset, for rows that do not state their own."""
+
+    id: str
+    #: Rows whose benchmark starts with this prefix and whose model (or id) matches use these means.
+    benchmark_prefix: str
+    model: str | None = None
+    id_contains: str | None = None
+    input_tokens: float = Field(gt=0)
+    output_tokens: float | None = Field(default=None, gt=0)
+    sources: tuple[Source, ...] = Field(min_length=1)
+    estimate: str | None = None
+
+
 class Measurement(Strict):
     """One published measurement of LLM serving."""
 
@@ -63,8 +78,8 @@ class Measurement(Strict):
     model: str
     precision: str
     serving_stack: str | None = None
-    input_tokens: float = Field(gt=0)
-    output_tokens: float = Field(gt=0)
+    input_tokens: float | None = Field(default=None, gt=0)
+    output_tokens: float | None = Field(default=None, gt=0)
     tokens_per_s: float | None = Field(default=None, gt=0)
     ttft_p99_s: float | None = Field(default=None, gt=0)
     tpot_p99_s: float | None = Field(default=None, gt=0)
@@ -86,16 +101,64 @@ class Measurement(Strict):
 
 
 @functools.cache
-def reference_measurements() -> tuple[Measurement, ...]:
-    """The shipped reference set, rows whose accelerator and model are in the catalog."""
+def _reference_file() -> tuple[tuple[Measurement, ...], tuple[DatasetMeans, ...]]:
     located = packaged_yaml("reference/inference.yaml")
     rows: list[Measurement] = parse_records(Measurement, located, ("measurements",))
+    datasets: list[DatasetMeans] = (
+        parse_records(DatasetMeans, located, ("datasets",)) if "datasets" in located.data else []
+    )
+    return tuple(rows), tuple(datasets)
+
+
+def _with_dataset_means(row: Measurement, datasets: Sequence[DatasetMeans]) -> Measurement | None:
+    if row.input_tokens is not None and row.output_tokens is not None:
+        return row
+    for d in datasets:
+        if not row.benchmark.startswith(d.benchmark_prefix):
+            continue
+        if d.model is not None and d.model != row.model:
+            continue
+        if d.id_contains is not None and d.id_contains not in row.id:
+            continue
+        output = row.output_tokens or d.output_tokens
+        if output is None:
+            return None
+        return row.model_copy(update={"input_tokens": row.input_tokens or d.input_tokens, "output_tokens": output})
+    return None
+
+
+@functools.cache
+def reference_measurements() -> tuple[Measurement, ...]:
+    """The usable reference rows: accelerator and model in the catalog, request lengths known.
+
+    Rows without their own mean lengths take them from the file's ``datasets`` section; rows for which
+    neither is known are left out (and listed by :func:`skipped_measurements`).
+    """
+    rows, datasets = _reference_file()
     cat = default_catalog()
     usable = []
     for row in rows:
-        if row.accelerator in cat.accelerators and row.model in cat.models:
-            usable.append(row)
+        if row.accelerator not in cat.accelerators or row.model not in cat.models:
+            continue
+        filled = _with_dataset_means(row, datasets)
+        if filled is not None:
+            usable.append(filled)
     return tuple(usable)
+
+
+def skipped_measurements() -> list[tuple[str, str]]:
+    """Reference rows not used, with the reason."""
+    rows, datasets = _reference_file()
+    cat = default_catalog()
+    out = []
+    for row in rows:
+        if row.accelerator not in cat.accelerators:
+            out.append((row.id, f"accelerator {row.accelerator!r} not in the catalog"))
+        elif row.model not in cat.models:
+            out.append((row.id, f"model {row.model!r} not in the catalog"))
+        elif _with_dataset_means(row, datasets) is None:
+            out.append((row.id, "mean input/output tokens unknown"))
+    return out
 
 
 def _case(row: Measurement) -> Any:
@@ -113,8 +176,8 @@ def _case(row: Measurement) -> Any:
         count=row.count,
         model=row.model,
         precision=row.precision,
-        input_tokens=max(1, round(row.input_tokens)),
-        output_tokens=max(1, round(row.output_tokens)),
+        input_tokens=max(1, round(row.input_tokens or 1)),
+        output_tokens=max(1, round(row.output_tokens or 1)),
         mode=mode,
         batch_size=row.batch_size if mode == "fixed-batch" else None,
         ttft_slo=row.ttft_p99_s if mode == "server" else None,
@@ -133,17 +196,18 @@ def _throughput_table(row: Measurement) -> np.ndarray:
     case = _case(row)
     for a, c in enumerate(COMPUTE_GRID):
         for b, m in enumerate(MEMORY_GRID):
-            try:
-                table[a, b] = predict_inference(case, efficiency=Efficiency(compute=c, memory=m)).throughput_tokens_per_s
-            except FivelayerError:
-                pass
+            with contextlib.suppress(FivelayerError):
+                table[a, b] = predict_inference(
+                    case, efficiency=Efficiency(compute=c, memory=m)
+                ).throughput_tokens_per_s
     return table
 
 
 def _log_errors(rows: Sequence[Measurement]) -> np.ndarray:
     """|log(pred/measured)| per grid point and row: shape (compute, memory, rows)."""
     tables = [np.log(_throughput_table(r) / float(r.tokens_per_s or 1.0)) for r in rows]
-    return np.abs(np.stack(tables, axis=-1))
+    errors: np.ndarray = np.abs(np.stack(tables, axis=-1))
+    return errors
 
 
 def _fit(rows: Sequence[Measurement]) -> Efficiency:
@@ -157,7 +221,10 @@ def _fit(rows: Sequence[Measurement]) -> Efficiency:
 
 
 def _throughput_rows() -> list[Measurement]:
-    return [r for r in reference_measurements() if r.kind == "throughput" and r.tokens_per_s]
+    """Offline throughput rows. Server rows measure latency under load: the serving simulator's to check."""
+    return [
+        r for r in reference_measurements() if r.kind == "throughput" and r.tokens_per_s and r.scenario == "offline"
+    ]
 
 
 def _fit_for(family: str, rows: Sequence[Measurement], exclude: str | None = None) -> Efficiency:

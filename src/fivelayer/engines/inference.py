@@ -29,7 +29,7 @@ from fivelayer.models import LanguageModel
 from fivelayer.models.step import BOTTLENECKS, Efficiency, StepCost, step_cost
 from fivelayer.models.work import ModelWork, NumericFormat, numeric_format
 
-__all__ = ["MEMORY_RESERVE_FRACTION", "InferenceCase", "InferencePrediction", "predict_inference"]
+__all__ = ["MEMORY_RESERVE_FRACTION", "InferenceCase", "InferencePrediction", "predict_inference", "solve_offline_many"]
 
 Mode = Literal["offline", "server", "fixed-batch"]
 
@@ -230,7 +230,6 @@ def predict_inference(
     layouts = _layouts(case, chip, work)
     n = layouts.tp * layouts.pp
     usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION)
-    weights_per_device = work.weight_bytes(fmt) / n
     mean_context = case.input_tokens + case.output_tokens / 2.0
     kv_per_seq = float(work.kv_bytes(mean_context, fmt))
     kv_room = usable * n - work.weight_bytes(fmt)
@@ -302,7 +301,8 @@ def predict_inference(
                 f"(TTFT <= {case.ttft_slo} s, TPOT <= {case.tpot_slo} s); the fastest reach TTFT {best_ttft:.3g} s "
                 f"and TPOT {best_tpot:.3g} s. Use more or faster accelerators, or relax the targets."
             )
-    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    flat = np.unravel_index(int(np.argmax(score)), score.shape)
+    i, j = int(flat[0]), int(flat[1])
     return _prediction(case, chip_record, chip, work, fmt, eff, cat, cost, alone, layouts, batch, replicas, i, j)
 
 
@@ -412,3 +412,55 @@ def _calibrated(family: str) -> Efficiency:
     from fivelayer.engines.calibration import fitted_efficiency
 
     return fitted_efficiency(family)
+
+
+def solve_offline_many(
+    chip: ChipSpec,
+    work: ModelWork,
+    fmt: NumericFormat,
+    eff: Efficiency,
+    counts: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    chunk: int = 4096,
+) -> dict[str, np.ndarray]:
+    """Offline operating points of many cases of one chip, model and precision, vectorised.
+
+    Offline throughput ``B / t(B)`` never falls as the batch grows (a step's time is affine or concave in
+    the batch, with a positive intercept), so each layout's best batch is the largest that fits; the
+    search is then over layouts only. Returns arrays per case: ``throughput_tokens_per_s`` (0 where
+    nothing fits), ``batch_size``, ``tp``, ``pp``, ``ep``, ``tpot_s``, ``gpu_power_w``.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    inputs = np.asarray(input_tokens, dtype=np.float64)
+    outputs = np.asarray(output_tokens, dtype=np.float64)
+    tps = _powers_of_two_upto(max(chip.scale_up_domain, 1))
+    rows = [(t, p, e) for t in tps for p in _powers_of_two_upto(16) for e in ({1, t * p} if work.num_experts else {1})]
+    lay = np.array(rows, dtype=np.float64)
+    tp, pp, ep = lay[:, 0][None, :], lay[:, 1][None, :], lay[:, 2][None, :]
+    n = tp * pp
+    usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION)
+    weights = work.weight_bytes(fmt)
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("throughput_tokens_per_s", "batch_size", "tp", "pp", "ep",
+                                                        "tpot_s", "gpu_power_w")}  # fmt: skip
+    for start in range(0, counts.size, chunk):
+        c = counts[start : start + chunk, None]
+        i = inputs[start : start + chunk, None]
+        o = outputs[start : start + chunk, None]
+        ctx = i + o / 2.0
+        max_batch = np.minimum(np.floor(np.maximum(usable * n - weights, 0.0) / work.kv_bytes(ctx, fmt)), MAX_BATCH)
+        ok = (n <= c) & (max_batch >= 1) & (i + o <= work.max_context_tokens)
+        batch = np.maximum(max_batch, 1.0)
+        cost = step_cost(chip, work, fmt, eff, decode_seqs=batch, decode_context=ctx, prefill_tokens=batch * i / o,
+                         prefill_prompt=i, tp=tp, pp=pp, ep=ep)  # fmt: skip
+        throughput = np.where(ok, np.floor(c / n) * batch / cost.time_s, 0.0)
+        best = np.argmax(throughput, axis=1)
+        pick = np.arange(best.size)
+        out["throughput_tokens_per_s"].append(throughput[pick, best])
+        out["batch_size"].append(np.broadcast_to(batch, throughput.shape)[pick, best])
+        out["tp"].append(np.broadcast_to(tp, throughput.shape)[pick, best])
+        out["pp"].append(np.broadcast_to(pp, throughput.shape)[pick, best])
+        out["ep"].append(np.broadcast_to(ep, throughput.shape)[pick, best])
+        out["tpot_s"].append(np.broadcast_to(cost.time_s, throughput.shape)[pick, best])
+        out["gpu_power_w"].append(np.broadcast_to(cost.device_power_w, throughput.shape)[pick, best])
+    return {k: np.concatenate(v) for k, v in out.items()}

@@ -69,7 +69,8 @@ class StepCost:
     def bottleneck(self) -> NDArray[np.int64]:
         """Index into :data:`BOTTLENECKS` of the largest time component."""
         parts = np.stack(np.broadcast_arrays(self.compute_s, self.memory_s, self.communication_s, self.overhead_s))
-        return np.argmax(parts, axis=0)
+        index: NDArray[np.int64] = np.argmax(parts, axis=0)
+        return index
 
     @property
     def energy_j(self) -> FloatArray:

@@ -33,8 +33,9 @@ catalog_app = typer.Typer(
     help="Browse the catalog of real components, each number with its source.", no_args_is_help=True
 )
 scenario_app = typer.Typer(help="Check and explain scenario files.", no_args_is_help=True)
-predict_app = typer.Typer(help="Predict what accelerators do with a model: inference (and training, to come).",
-                          no_args_is_help=True)
+predict_app = typer.Typer(
+    help="Predict what accelerators do with a model: inference (and training, to come).", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(predict_app, name="predict")
@@ -205,13 +206,15 @@ def predict_inference_cmd(
     ep: Annotated[int | None, typer.Option(help="Expert-parallel degree (default: searched)")] = None,
     ttft_slo: Annotated[float | None, typer.Option(help="p99 time-to-first-token target, seconds (server)")] = None,
     tpot_slo: Annotated[float | None, typer.Option(help="p99 time-per-output-token target, seconds (server)")] = None,
-    cases: Annotated[Path | None, typer.Option(help="JSON-lines or CSV file of cases; one JSON line out per case")] = None,
+    cases: Annotated[
+        Path | None, typer.Option(help="JSON-lines or CSV file of cases; one JSON line out per case")
+    ] = None,
     as_json: JsonOption = False,
     catalog: CatalogOption = None,
 ) -> None:
     """Throughput, latency, power and energy per token of COUNT accelerators serving a model."""
-    from fivelayer.interfaces.cli.cases import read_cases
     from fivelayer.engines.inference import InferenceCase, predict_inference
+    from fivelayer.interfaces.cli.cases import read_cases
 
     cat = _catalog(catalog)
     if cases is not None:
@@ -235,8 +238,9 @@ def predict_inference_cmd(
     if as_json:
         _print_json(result)
         return
-    table = Table(title=f"{count} x {result['accelerator']} serving {result['model']} ({precision}, {mode})",
-                  show_header=False)
+    table = Table(
+        title=f"{count} x {result['accelerator']} serving {result['model']} ({precision}, {mode})", show_header=False
+    )
     table.add_column("quantity", style="bold")
     table.add_column("value")
     par = result["parallelism"]
@@ -250,8 +254,10 @@ def predict_inference_cmd(
         ("bottleneck", result["bottleneck"]),
         ("power per accelerator", f"{result['gpu_power_w']:,.0f} W"),
         ("system power", f"{result['system_power_w'] / 1e3:,.2f} kW"),
-        ("energy per output token", f"{energy['gpu']:.3f} J (gpu), {energy['system']:.3f} J (system), "
-                                    f"{energy['facility']:.3f} J (facility)"),
+        (
+            "energy per output token",
+            f"{energy['gpu']:.3f} J (gpu), {energy['system']:.3f} J (system), {energy['facility']:.3f} J (facility)",
+        ),
     ):
         table.add_row(label, value)
     out.print(table)
@@ -276,16 +282,27 @@ def validate_cmd(
         for column in ("id", "family", "kind", "measured", "predicted", "error"):
             table.add_column(column, overflow="fold")
         for r in rows:
-            table.add_row(r.id, r.family, r.kind, f"{r.measured:,.4g}",
-                          "-" if r.predicted is None else f"{r.predicted:,.4g}",
-                          "-" if r.error is None else f"{100 * r.error:+.1f} %")
+            table.add_row(
+                r.id,
+                r.family,
+                r.kind,
+                f"{r.measured:,.4g}",
+                "-" if r.predicted is None else f"{r.predicted:,.4g}",
+                "-" if r.error is None else f"{100 * r.error:+.1f} %",
+            )
         out.print(table)
         summary_table = Table(title="Absolute error per group")
         for column in ("kind", "scenario", "family", "rows", "median", "P90"):
             summary_table.add_column(column)
         for g in summary:
-            summary_table.add_row(g["kind"], g["scenario"], g["family"], str(g["rows"]),
-                                  f"{100 * g['median_abs_error']:.1f} %", f"{100 * g['p90_abs_error']:.1f} %")
+            summary_table.add_row(
+                g["kind"],
+                g["scenario"],
+                g["family"],
+                str(g["rows"]),
+                f"{100 * g['median_abs_error']:.1f} %",
+                f"{100 * g['p90_abs_error']:.1f} %",
+            )
         out.print(summary_table)
     if markdown is not None:
         from fivelayer.interfaces.cli.cases import validation_markdown

@@ -50,7 +50,9 @@ def _convert(path: Path, number: int, raw: dict[str, Any]) -> dict[str, Any]:
             else:
                 out[key] = kind(value)
         except (TypeError, ValueError):
-            raise FivelayerError(f"{path} line {number}: field {key!r} must be {kind.__name__}, got {value!r}") from None
+            raise FivelayerError(
+                f"{path} line {number}: field {key!r} must be {kind.__name__}, got {value!r}"
+            ) from None
     missing = [k for k in REQUIRED if k not in out]
     if missing:
         raise FivelayerError(f"{path} line {number}: missing field(s) {', '.join(missing)}")

@@ -1,0 +1,166 @@
+"""The inference engine: roofline bound, monotonicity, energy = power x time, infeasible cases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fivelayer import InfeasibleConfiguration
+from fivelayer.catalog import CatalogSet, default_catalog
+from fivelayer.chips import ChipSpec
+from fivelayer.engines.inference import InferenceCase, predict_inference
+from fivelayer.models.step import Efficiency, step_cost
+from fivelayer.models.work import ModelWork, numeric_format
+
+EFF = Efficiency(compute=0.6, memory=0.8, overhead_s=0.002, power_memory_weight=0.6)
+
+
+def test_step_never_beats_the_roofline(catalog: CatalogSet) -> None:
+    chip = ChipSpec.of(catalog.accelerators.get("h200-sxm"))
+    work = ModelWork.of(catalog.language_model("llama-3.1-70b"))
+    fmt = numeric_format("fp8")
+    batch = np.arange(1, 2000, 7, dtype=float)
+    cost = step_cost(chip, work, fmt, EFF, decode_seqs=batch, decode_context=1500.0, tp=8)
+    ideal = np.maximum(
+        cost.flops / (8 * chip.peak_flops["fp8"]), cost.bytes_moved / (8 * chip.memory_bandwidth_bytes_per_s)
+    )
+    assert np.all(cost.time_s >= ideal)
+    # Decode at batch 1 is memory-bound; at a large batch it is compute-bound.
+    assert cost.bottleneck[0] in (1, 3)
+    assert cost.compute_s[-1] > cost.memory_s[-1]
+
+
+def test_energy_is_power_times_time(catalog: CatalogSet) -> None:
+    chip = ChipSpec.of(catalog.accelerators.get("h200-sxm"))
+    work = ModelWork.of(catalog.language_model("llama-3.1-8b"))
+    cost = step_cost(chip, work, numeric_format("bf16"), EFF, decode_seqs=64.0, decode_context=2000.0, tp=2)
+    assert float(cost.energy_j) == pytest.approx(float(cost.device_power_w * cost.time_s * 2))
+    assert chip.idle_power_w <= float(cost.device_power_w) <= chip.tdp_w
+
+
+def test_prediction_energy_per_token_is_power_over_throughput() -> None:
+    p = predict_inference(InferenceCase("h200-sxm", 8, "llama-3.1-70b", "fp8"), efficiency=EFF)
+    assert p.energy_per_output_token_j["gpu"] == pytest.approx(8 * p.gpu_power_w / p.throughput_tokens_per_s)
+    assert p.energy_per_output_token_j["gpu"] < p.energy_per_output_token_j["system"]
+    assert p.energy_per_output_token_j["facility"] == pytest.approx(1.2 * p.energy_per_output_token_j["system"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=1, max_value=32), st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]))
+def test_more_devices_never_lower_offline_throughput(count: int, model: str) -> None:
+    def throughput(n: int) -> float:
+        try:
+            return predict_inference(InferenceCase("h100-sxm", n, model, "fp8"), efficiency=EFF).throughput_tokens_per_s
+        except InfeasibleConfiguration:
+            return 0.0
+
+    assert throughput(count + 1) >= throughput(count) * (1 - 1e-9)
+
+
+def test_server_meets_its_targets_and_never_beats_offline() -> None:
+    offline = predict_inference(InferenceCase("h200-sxm", 8, "llama-3.1-70b", "fp8"), efficiency=EFF)
+    server = predict_inference(
+        InferenceCase("h200-sxm", 8, "llama-3.1-70b", "fp8", mode="server", ttft_slo=2.0, tpot_slo=0.04),
+        efficiency=EFF,
+    )
+    assert server.tpot_s <= 0.04
+    assert server.ttft_s <= 2.0
+    assert server.throughput_tokens_per_s <= offline.throughput_tokens_per_s
+
+
+def test_fixed_batch_uses_the_batch() -> None:
+    p = predict_inference(
+        InferenceCase("h100-sxm", 1, "llama-3.1-8b", "bf16", mode="fixed-batch", batch_size=32), efficiency=EFF
+    )
+    assert p.batch_size == 32
+    assert p.throughput_tokens_per_s == pytest.approx(32 / p.tpot_s)
+
+
+def test_model_that_does_not_fit_says_what_would() -> None:
+    with pytest.raises(InfeasibleConfiguration, match=r"needs 811 GB of weights.*at least 8 x h100-sxm") as info:
+        predict_inference(InferenceCase("h100-sxm", 4, "llama-3.1-405b", "bf16"), efficiency=EFF)
+    assert "fp8" in str(info.value) or "fp4" in str(info.value) or "int4" in str(info.value)
+
+
+def test_unmeetable_targets_are_infeasible() -> None:
+    with pytest.raises(InfeasibleConfiguration, match="meets the targets"):
+        predict_inference(
+            InferenceCase("h100-sxm", 8, "llama-3.1-70b", "fp8", mode="server", tpot_slo=0.0001), efficiency=EFF
+        )
+
+
+def test_context_longer_than_the_model_allows() -> None:
+    with pytest.raises(InfeasibleConfiguration, match="context"):
+        predict_inference(InferenceCase("h200-sxm", 8, "llama-2-70b", "fp8", input_tokens=8000), efficiency=EFF)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"count": 0}, "count must be at least 1"),
+        ({"mode": "fast"}, "mode must be"),
+        ({"mode": "fixed-batch"}, "needs batch_size"),
+    ],
+)
+def test_bad_case_values(kwargs: dict[str, Any], words: str) -> None:
+    base: dict[str, Any] = {"accelerator": "h100-sxm", "count": 8, "model": "llama-3.1-8b"}
+    with pytest.raises(Exception, match=words):
+        InferenceCase(**(base | kwargs))
+
+
+Cli = Callable[..., Any]
+
+
+def test_cli_json_has_the_contract_fields(cli: Cli) -> None:
+    result = cli("predict", "inference", "--accelerator", "H200", "--count", "8", "--model",
+                 "meta-llama/Llama-3.1-70B-Instruct", "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("throughput_tokens_per_s", "ttft_s", "tpot_s", "batch_size", "parallelism", "gpu_power_w",
+                "system_power_w", "energy_per_output_token_j", "bottleneck", "assumptions"):  # fmt: skip
+        assert key in data
+    assert set(data["parallelism"]) == {"tp", "pp", "ep", "replicas"}
+    assert set(data["energy_per_output_token_j"]) == {"gpu", "system", "facility"}
+
+
+def test_cli_infeasible_exit_2(cli: Cli) -> None:
+    result = cli("predict", "inference", "--accelerator", "h100-sxm", "--count", "1", "--model", "llama-3.1-405b")
+    assert result.code == 2
+    assert "needs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_cases_file_in_order_and_bad_line(cli: Cli, tmp_path: Path) -> None:
+    good = tmp_path / "cases.jsonl"
+    good.write_text(
+        '{"accelerator": "h100-sxm", "count": 8, "model": "llama-3.1-70b"}\n'
+        '{"accelerator": "h200-sxm", "count": 1, "model": "meta-llama/Llama-3.1-8B-Instruct", "precision": "bf16"}\n'
+    )
+    result = cli("predict", "inference", "--cases", str(good))
+    assert result.code == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["accelerator"] for x in lines] == ["h100-sxm", "h200-sxm"]
+    assert lines[1]["model"] == "llama-3.1-8b"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("accelerator,count,model\nh100-sxm,8,llama-3.1-70b\nh100-sxm,eight,llama-3.1-70b\n")
+    result = cli("predict", "inference", "--cases", str(bad))
+    assert result.code == 2
+    assert f"{bad} line 3" in result.stderr and "'count' must be int" in result.stderr
+
+
+def test_vectorised_step_matches_scalar_calls() -> None:
+    cat = default_catalog()
+    chip = ChipSpec.of(cat.accelerators.get("h100-sxm"))
+    work = ModelWork.of(cat.language_model("llama-3.1-8b"))
+    fmt = numeric_format("fp8")
+    batch = np.array([1.0, 8.0, 64.0])
+    many = step_cost(chip, work, fmt, EFF, decode_seqs=batch, decode_context=500.0)
+    for i, b in enumerate(batch):
+        one = step_cost(chip, work, fmt, EFF, decode_seqs=b, decode_context=500.0)
+        assert float(one.time_s) == pytest.approx(float(many.time_s[i]))
