@@ -72,7 +72,7 @@ BAD = [
         "exactly one of 'accelerator' or 'system'",
     ),
     ("bad-precision", "precision: fp8", "precision: fp7", "precision", "deployments[0].precision", "'fp7'"),
-    ("zero-count", "count: 64", "count: 0", "count:", "deployments[0].count", "at least 1"),
+    ("zero-count", "count: 64", "count: 0", "count:", "deployments[0].count", "greater than or equal to 1"),
     (
         "serves-unknown-app",
         "serves: [customer-service-assistant]",

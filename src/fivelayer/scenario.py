@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
@@ -74,7 +74,7 @@ class Deployment(Strict):
     name: str
     accelerator: str | None = Field(default=None, description="catalog accelerator (or give system)")
     system: str | None = Field(default=None, description="catalog system (or give accelerator)")
-    count: int | Literal["size-to-demand"] = Field(
+    count: Annotated[int, Field(ge=1)] | Literal["size-to-demand"] = Field(
         default="size-to-demand", description="default: as many accelerators as the demand needs"
     )
     model: str = Field(description="catalog model")
@@ -90,8 +90,6 @@ class Deployment(Strict):
     def _one_of_accelerator_or_system(self) -> Deployment:
         if (self.accelerator is None) == (self.system is None):
             raise ValueError("give exactly one of 'accelerator' or 'system'")
-        if isinstance(self.count, int) and self.count < 1:
-            raise ValueError(f"count must be at least 1 or '{SIZE_TO_DEMAND}' (got {self.count})")
         return self
 
 
@@ -348,11 +346,16 @@ def _record_rows(record: Record, kind: str, used_by: str, origin: str) -> list[E
         value = getattr(record, name)
         if value is None:
             continue
-        basis = record.estimates.get(name)
-        if basis is not None:
-            source = f"estimate: {basis}"
+        bases = [b for key, b in record.estimates.items() if key == name or key.startswith(f"{name}.")]
+        if bases:
+            text = "; ".join(bases)
+            source = text if text.lower().startswith("estimate") else f"estimate: {text}"
         else:
-            supporting = [s for s in record.sources if not s.fields or name in s.fields] or list(record.sources)
+            supporting = [
+                s
+                for s in record.sources
+                if not s.fields or any(f == name or f.startswith(f"{name}.") for f in s.fields)
+            ] or list(record.sources)
             source = "; ".join(s.label() for s in supporting)
         if origin != "catalog":
             source = f"{origin}: {source}"

@@ -34,6 +34,8 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     out: list[Any] = []
     node = data
     for i, part in enumerate(loc):
+        if i > 0 and not isinstance(node, dict | list):
+            break  # past a scalar: the rest names a union branch ('int', "literal['x']")
         last = i == len(loc) - 1
         if isinstance(node, dict) and part not in node and not last:
             continue

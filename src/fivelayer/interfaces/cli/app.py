@@ -328,9 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print("aborted")
         return 1
     except Exception as exc:  # click's usage errors and everything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors (typer may vendor click)
             exc.show()
             return 2
         if os.environ.get("FIVELAYER_DEBUG"):
