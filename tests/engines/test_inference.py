@@ -84,7 +84,7 @@ def test_fixed_batch_uses_the_batch() -> None:
 
 
 def test_model_that_does_not_fit_says_what_would() -> None:
-    with pytest.raises(InfeasibleConfiguration, match=r"needs 811 GB of weights.*at least 8 x h100-sxm") as info:
+    with pytest.raises(InfeasibleConfiguration, match=r"needs 812 GB of weights.*at least 12 x h100-sxm") as info:
         predict_inference(InferenceCase("h100-sxm", 4, "llama-3.1-405b", "bf16"), efficiency=EFF)
     assert "fp8" in str(info.value) or "fp4" in str(info.value) or "int4" in str(info.value)
 

@@ -237,12 +237,14 @@ class LanguageModel(Record):
         return float(total + self.extra_params)
 
     def params_active(self) -> float:
-        """Parameters used for one token: shared parts plus ``experts_per_token`` routed experts."""
+        """Parameters of the language model used for one text token: the decoder stack with
+        ``experts_per_token`` routed experts per MoE layer. ``extra_params`` (a vision encoder, an MTP head)
+        are not active for text, as publishers count active parameters (Llama 4: 17B)."""
+        active = self.params_total() - self.extra_params
         if self.moe is None:
-            return self.params_total()
+            return active
         m = self.moe
-        unused = self.num_moe_layers * (m.num_experts - m.experts_per_token) * self.expert_params()
-        return self.params_total() - unused
+        return active - self.num_moe_layers * (m.num_experts - m.experts_per_token) * self.expert_params()
 
     def params_active_as_published(self) -> float:
         """Active parameters counted the way the publisher counts them (see the flag above)."""
