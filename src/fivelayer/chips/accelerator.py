@@ -74,17 +74,30 @@ class Accelerator(Record):
         return self
 
     def peak(self, precision: str) -> float:
-        """Dense peak FLOP/s at ``precision``, falling back to the nearest wider precision the chip has.
+        """Dense peak FLOP/s at ``precision``; a precision the chip lacks runs at the nearest it has.
 
-        A chip without fp8 runs fp8 weights at bf16/fp16 rate (weight-only upcast), and so on.
+        Narrow formats fall back to wider ones (a chip without fp8 runs fp8 weights upcast at its 16-bit
+        rate); ``tf32`` and ``fp64`` fall back to ``fp32`` only. Raises ``ValueError`` if none is listed.
         """
-        order = list(PRECISIONS)
         if precision in self.peak_flops:
             return self.peak_flops[precision]
-        if precision not in order:
+        if precision not in _FALLBACKS:
             raise ValueError(f"unknown precision {precision!r}")
-        fallbacks = {"int4": ["int8", "fp8"], "fp4": ["fp6", "fp8"], "fp6": ["fp8"], "int8": ["fp8"], "fp8": []}
-        for candidate in [*fallbacks.get(precision, []), "bf16", "fp16", "tf32", "fp32"]:
+        for candidate in _FALLBACKS[precision]:
             if candidate in self.peak_flops:
                 return self.peak_flops[candidate]
-        raise ValueError(f"{self.id} has no throughput for {precision} or any wider precision")
+        raise ValueError(f"{self.id} lists no throughput for {precision} or a format that can stand in for it")
+
+
+_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "fp64": ("fp32",),
+    "fp32": (),
+    "tf32": ("fp32",),
+    "bf16": ("fp16",),
+    "fp16": ("bf16",),
+    "fp8": ("bf16", "fp16"),
+    "int8": ("fp8", "bf16", "fp16"),
+    "fp6": ("fp8", "bf16", "fp16"),
+    "fp4": ("fp6", "fp8", "bf16", "fp16"),
+    "int4": ("int8", "fp8", "bf16", "fp16"),
+}

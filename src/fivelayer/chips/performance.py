@@ -5,6 +5,7 @@ Pure functions over NumPy arrays. ``chips`` knows nothing of language models: it
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +36,14 @@ class ChipSpec:
 
     @classmethod
     def of(cls, chip: Accelerator) -> ChipSpec:
-        precisions = ("fp32", "bf16", "fp8", "fp6", "fp4", "int8")
+        peaks: dict[str, float] = {}
+        for precision in ("fp32", "bf16", "fp8", "fp6", "fp4", "int8"):
+            with contextlib.suppress(ValueError):  # e.g. Gaudi publishes no fp32 matrix rate
+                peaks[precision] = chip.peak(precision)
         return cls(
             accelerator_id=chip.id,
             family=chip.family,
-            peak_flops={p: chip.peak(p) for p in precisions},
+            peak_flops=peaks,
             memory_bytes=chip.memory_bytes,
             memory_bandwidth_bytes_per_s=chip.memory_bandwidth_bytes_per_s,
             tdp_w=chip.tdp_w,
@@ -48,6 +52,17 @@ class ChipSpec:
             scale_up_domain=chip.scale_up.domain_size,
             scale_out_bytes_per_s=chip.scale_out_bandwidth_bytes_per_s,
         )
+
+    def peak(self, compute: str) -> float:
+        """Peak FLOP/s of the tensor format ``compute``; a clear error if the chip lists none."""
+        if compute not in self.peak_flops:
+            from fivelayer.core.errors import InfeasibleConfiguration
+
+            raise InfeasibleConfiguration(
+                f"{self.accelerator_id} lists no {compute} throughput; choose a precision it supports "
+                f"({', '.join(self.peak_flops)})"
+            )
+        return self.peak_flops[compute]
 
 
 def roofline_time_s(
@@ -66,18 +81,19 @@ def roofline_time_s(
 
 
 def device_power_w(
-    idle_w: float, tdp_w: float, compute_util: ArrayLike, memory_util: ArrayLike, memory_weight: float
+    idle_w: float, tdp_w: float, compute_busy: ArrayLike, memory_busy: ArrayLike, memory_weight: float
 ) -> FloatArray:
     """Power of one accelerator: idle plus the dynamic range scaled by its activity, capped at TDP.
 
-    Activity is ``compute_util + memory_weight * memory_util`` (each a fraction of the datasheet peak), so a
-    compute-bound kernel near peak draws TDP and a memory-bound decode step draws a fraction set by
-    ``memory_weight`` (calibrated on measured energy per token).
+    ``compute_busy`` and ``memory_busy`` are the fractions of the time the chip spends on compute-bound and
+    on memory-bound work. Activity is ``compute_busy + memory_weight * memory_busy``: a compute-bound step
+    draws TDP, a memory-bound decode step a fraction set by ``memory_weight`` (calibrated on measured energy
+    per token), time spent waiting on the host or the network only idle power.
 
     >>> float(device_power_w(100.0, 700.0, 0.0, 0.0, 0.5))
     100.0
     >>> float(device_power_w(100.0, 700.0, 0.2, 0.8, 0.5))
     460.0
     """
-    activity = np.asarray(compute_util, dtype=np.float64) + memory_weight * np.asarray(memory_util, dtype=np.float64)
+    activity = np.asarray(compute_busy, dtype=np.float64) + memory_weight * np.asarray(memory_busy, dtype=np.float64)
     return idle_w + (tdp_w - idle_w) * np.clip(activity, 0.0, 1.0)

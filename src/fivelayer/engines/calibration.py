@@ -45,7 +45,8 @@ __all__ = [
 
 COMPUTE_GRID = tuple(float(x) for x in np.round(np.linspace(0.25, 0.95, 8), 3))
 MEMORY_GRID = tuple(float(x) for x in np.round(np.linspace(0.45, 0.95, 6), 3))
-POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.5, 16), 3))
+PER_SEQUENCE_GRID = (0.0, 5e-6, 10e-6, 20e-6, 40e-6)
+POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.0, 21), 3))
 #: Used where a family has no reference rows at all: the pooled fit's defaults.
 UNCALIBRATED = Efficiency()
 
@@ -75,6 +76,10 @@ class Measurement(Strict):
     system: str
     accelerator: str
     count: int = Field(ge=1)
+    #: Published parallel layout of the measured run, where stated.
+    tp: int | None = Field(default=None, ge=1)
+    pp: int | None = Field(default=None, ge=1)
+    ep: int | None = Field(default=None, ge=1)
     model: str
     precision: str
     serving_stack: str | None = None
@@ -95,9 +100,17 @@ class Measurement(Strict):
         return str(default_catalog().accelerators.get(self.accelerator).family)
 
     @property
-    def kind(self) -> str:
-        """``throughput`` or ``energy``: what the row measures."""
-        return "energy" if self.energy_j_per_output_token is not None else "throughput"
+    def stack(self) -> str:
+        return self.serving_stack or "other"
+
+    @property
+    def throughput(self) -> float | None:
+        """Output tokens/s: as published, or GPU power / GPU energy per token where both are measured."""
+        if self.tokens_per_s is not None:
+            return self.tokens_per_s
+        if self.power_w is not None and self.energy_j_per_output_token is not None:
+            return self.power_w / self.energy_j_per_output_token
+        return None
 
 
 @functools.cache
@@ -182,8 +195,9 @@ def _case(row: Measurement) -> Any:
         batch_size=row.batch_size if mode == "fixed-batch" else None,
         ttft_slo=row.ttft_p99_s if mode == "server" else None,
         tpot_slo=row.tpot_p99_s if mode == "server" else None,
-        tp=row.count if mode == "fixed-batch" else None,
-        pp=1 if mode == "fixed-batch" else None,
+        tp=row.tp or (row.count if mode == "fixed-batch" else None),
+        pp=row.pp or (1 if mode == "fixed-batch" else None),
+        ep=row.ep,
     )
 
 
@@ -192,20 +206,20 @@ def _throughput_table(row: Measurement) -> np.ndarray:
     """Predicted throughput of ``row`` at every (compute, memory) grid point; NaN where infeasible."""
     from fivelayer.engines.inference import predict_inference
 
-    table = np.full((len(COMPUTE_GRID), len(MEMORY_GRID)), np.nan)
+    table = np.full((len(COMPUTE_GRID), len(MEMORY_GRID), len(PER_SEQUENCE_GRID)), np.nan)
     case = _case(row)
     for a, c in enumerate(COMPUTE_GRID):
         for b, m in enumerate(MEMORY_GRID):
-            with contextlib.suppress(FivelayerError):
-                table[a, b] = predict_inference(
-                    case, efficiency=Efficiency(compute=c, memory=m)
-                ).throughput_tokens_per_s
+            for k, q in enumerate(PER_SEQUENCE_GRID):
+                with contextlib.suppress(FivelayerError):
+                    eff = Efficiency(compute=c, memory=m, per_sequence_s=q)
+                    table[a, b, k] = predict_inference(case, efficiency=eff).throughput_tokens_per_s
     return table
 
 
 def _log_errors(rows: Sequence[Measurement]) -> np.ndarray:
-    """|log(pred/measured)| per grid point and row: shape (compute, memory, rows)."""
-    tables = [np.log(_throughput_table(r) / float(r.tokens_per_s or 1.0)) for r in rows]
+    """|log(pred/measured)| per grid point and row: shape (compute, memory, per-sequence, rows)."""
+    tables = [np.log(_throughput_table(r) / float(r.throughput or 1.0)) for r in rows]
     errors: np.ndarray = np.abs(np.stack(tables, axis=-1))
     return errors
 
@@ -216,36 +230,42 @@ def _fit(rows: Sequence[Measurement]) -> Efficiency:
     errors = _log_errors(rows)
     errors = np.where(np.isnan(errors), 10.0, errors)
     score = np.median(errors, axis=-1) + 1e-3 * np.mean(errors, axis=-1)
-    a, b = np.unravel_index(int(np.argmin(score)), score.shape)
-    return replace(UNCALIBRATED, compute=COMPUTE_GRID[a], memory=MEMORY_GRID[b])
+    a, b, k = (int(x) for x in np.unravel_index(int(np.argmin(score)), score.shape))
+    return replace(UNCALIBRATED, compute=COMPUTE_GRID[a], memory=MEMORY_GRID[b], per_sequence_s=PER_SEQUENCE_GRID[k])
 
 
 def _throughput_rows() -> list[Measurement]:
-    """Offline throughput rows. Server rows measure latency under load: the serving simulator's to check."""
-    return [
-        r for r in reference_measurements() if r.kind == "throughput" and r.tokens_per_s and r.scenario == "offline"
-    ]
+    """Offline and fixed-batch throughput rows. Server rows measure latency under load: the serving
+    simulator's to check."""
+    return [r for r in reference_measurements() if r.throughput and r.scenario in ("offline", "fixed-batch")]
 
 
-def _fit_for(family: str, rows: Sequence[Measurement], exclude: str | None = None) -> Efficiency:
+def _fit_for(family: str, stack: str | None, rows: Sequence[Measurement], exclude: str | None = None) -> Efficiency:
+    """Fit on the rows of the same family and serving stack; else the same family; else all rows."""
     train = [r for r in rows if r.id != exclude]
-    own = [r for r in train if r.family == family]
-    return _fit(own if len(own) >= 2 else train)
+    same_stack = [r for r in train if r.family == family and (stack is None or r.stack == stack)]
+    if len(same_stack) >= 2:
+        return _fit(same_stack)
+    same_family = [r for r in train if r.family == family]
+    return _fit(same_family if len(same_family) >= 2 else train)
 
 
 @functools.cache
-def fitted_efficiency(family: str) -> Efficiency:
-    """The calibrated efficiency of an accelerator family, fitted on every reference row."""
+def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
+    """The calibrated efficiency of an accelerator family (and serving stack), fitted on every reference row.
+
+    Without a stack, the family's rows of all stacks are pooled.
+    """
     try:
         rows = _throughput_rows()
     except (FivelayerError, FileNotFoundError):
         return UNCALIBRATED
-    eff = _fit_for(family, rows)
-    return replace(eff, power_memory_weight=_fit_power(family, None))
+    eff = _fit_for(family, stack, rows)
+    return replace(eff, power_memory_weight=_fit_power(None))
 
 
 def _energy_rows() -> list[Measurement]:
-    return [r for r in reference_measurements() if r.kind == "energy"]
+    return [r for r in reference_measurements() if r.energy_j_per_output_token is not None]
 
 
 def _predict_energy(row: Measurement, eff: Efficiency) -> float:
@@ -254,13 +274,14 @@ def _predict_energy(row: Measurement, eff: Efficiency) -> float:
     return predict_inference(_case(row), efficiency=eff).energy_per_output_token_j["gpu"]
 
 
-def _fit_power(family: str, exclude: str | None) -> float:
+def _fit_power(exclude: str | None) -> float:
+    """The power coefficient that best predicts measured energy, over every energy row but ``exclude``."""
     rows = [r for r in _energy_rows() if r.id != exclude]
     if not rows:
         return UNCALIBRATED.power_memory_weight
     throughput = _throughput_rows()
     best, best_score = UNCALIBRATED.power_memory_weight, math.inf
-    effs = {r.id: _fit_for(r.family, throughput) for r in rows}
+    effs = {r.id: _fit_for(r.family, r.stack, throughput, exclude=exclude) for r in rows}
     for w in POWER_GRID:
         errs = []
         for r in rows:
@@ -317,14 +338,16 @@ def validate() -> list[ValidationRow]:
     out: list[ValidationRow] = []
     throughput = _throughput_rows()
     for row in throughput:
-        eff = _fit_for(row.family, throughput, exclude=row.id)
+        eff = _fit_for(row.family, row.stack, throughput, exclude=row.id)
         try:
             predicted: float | None = predict_inference(_case(row), efficiency=eff).throughput_tokens_per_s
         except FivelayerError:
             predicted = None
-        out.append(_vrow(row, "throughput_tokens_per_s", float(row.tokens_per_s or 0), predicted))
+        out.append(_vrow(row, "throughput_tokens_per_s", float(row.throughput or 0), predicted))
     for row in _energy_rows():
-        eff = replace(_fit_for(row.family, throughput), power_memory_weight=_fit_power(row.family, row.id))
+        eff = replace(
+            _fit_for(row.family, row.stack, throughput, exclude=row.id), power_memory_weight=_fit_power(row.id)
+        )
         try:
             predicted = _predict_energy(row, eff)
         except FivelayerError:

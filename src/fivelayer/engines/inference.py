@@ -233,7 +233,7 @@ def predict_inference(
     mean_context = case.input_tokens + case.output_tokens / 2.0
     kv_per_seq = float(work.kv_bytes(mean_context, fmt))
     kv_room = usable * n - work.weight_bytes(fmt)
-    max_batch = np.floor(np.maximum(kv_room, 0.0) / kv_per_seq)
+    max_batch = np.floor(np.maximum(kv_room, 0.0) / (kv_per_seq * work.kv_replication(layouts.tp)))
     if case.input_tokens + case.output_tokens > work.max_context_tokens:
         raise InfeasibleConfiguration(
             f"{work.model_id} has a context of {work.max_context_tokens:,} tokens; "
@@ -347,7 +347,7 @@ def _prediction(
     mean_context = case.input_tokens + case.output_tokens / 2.0
     memory = {
         "weights": work.weight_bytes(fmt) / n,
-        "kv_cache": b * float(work.kv_bytes(mean_context, fmt)) / n,
+        "kv_cache": b * float(work.kv_bytes(mean_context, fmt) * work.kv_replication(layouts.tp[i])) / n,
         "reserve": chip.memory_bytes * MEMORY_RESERVE_FRACTION,
         "capacity": chip.memory_bytes,
     }
@@ -411,7 +411,7 @@ def _work(model: LanguageModel) -> ModelWork:
 def _calibrated(family: str) -> Efficiency:
     from fivelayer.engines.calibration import fitted_efficiency
 
-    return fitted_efficiency(family)
+    return fitted_efficiency(family, None)
 
 
 def solve_offline_many(
@@ -448,7 +448,8 @@ def solve_offline_many(
         i = inputs[start : start + chunk, None]
         o = outputs[start : start + chunk, None]
         ctx = i + o / 2.0
-        max_batch = np.minimum(np.floor(np.maximum(usable * n - weights, 0.0) / work.kv_bytes(ctx, fmt)), MAX_BATCH)
+        kv_seq = work.kv_bytes(ctx, fmt) * work.kv_replication(tp)
+        max_batch = np.minimum(np.floor(np.maximum(usable * n - weights, 0.0) / kv_seq), MAX_BATCH)
         ok = (n <= c) & (max_batch >= 1) & (i + o <= work.max_context_tokens)
         batch = np.maximum(max_batch, 1.0)
         cost = step_cost(chip, work, fmt, eff, decode_seqs=batch, decode_context=ctx, prefill_tokens=batch * i / o,

@@ -11,7 +11,7 @@ Model of a step on a replica of ``tp x pp`` devices (see docs/methodology/infere
     bytes   = weights_read(T) * pp_reads + B * kv(c) + P * kv_per_token
     compute = flops / (n * eta_c * peak)        memory = bytes / (n * eta_m * bandwidth)
     comm    = TP all-reduces (2 per layer) + EP all-to-all (2 per MoE layer) over the scale-up link
-    time    = max(compute, memory) + comm + overhead
+    time    = max(compute, memory) + comm + overhead + per_sequence x B
 
 Every argument may be a NumPy array; shapes broadcast.
 """
@@ -41,13 +41,16 @@ class Efficiency:
     """Achievable fractions of peak and the fixed cost of a step, fitted to measurements per chip family.
 
     ``compute`` and ``memory`` scale the datasheet FLOP/s and bandwidth; ``overhead_s`` is the per-step
-    cost of scheduling and kernel launches; ``power_memory_weight`` sets power drawn per unit of memory
-    activity relative to compute (see :func:`fivelayer.chips.device_power_w`).
+    cost of scheduling and kernel launches and ``per_sequence_s`` its part that grows with the batch;
+    ``power_memory_weight`` sets the power drawn while memory-bound relative to compute-bound
+    (see :func:`fivelayer.chips.device_power_w`).
     """
 
     compute: float = 0.6
     memory: float = 0.8
     overhead_s: float = 0.002
+    #: Cost per running sequence per step (scheduling, sampling, paged-KV bookkeeping), seconds.
+    per_sequence_s: float = 0.0
     power_memory_weight: float = 0.6
 
 
@@ -108,11 +111,11 @@ def step_cost(
     flops = flops + b * work.attention_flops_per_token(c) + p * work.attention_flops_per_token(lp / 2.0)
     # With pp stages fed by pp micro-batches, each stage streams its weights once per micro-batch.
     weights = work.weight_bytes_read(tokens / pp_, fmt) * pp_
-    kv = b * work.kv_bytes(c, fmt) + p * work.kv_bytes_per_token(fmt)
+    kv = (b * work.kv_bytes(c, fmt) + p * work.kv_bytes_per_token(fmt)) * work.kv_replication(tp_)
     activations = 2.0 * tokens * work.hidden_size * work.num_layers * fmt.activation_bytes
     bytes_moved = weights + kv + activations
 
-    peak = chip.peak_flops[fmt.compute]
+    peak = chip.peak(fmt.compute)
     compute_s = flops / (n * eff.compute * peak)
     memory_s = bytes_moved / (n * eff.memory * chip.memory_bandwidth_bytes_per_s)
 
@@ -129,12 +132,14 @@ def step_cost(
     pp_s = np.where(pp_ > 1, (pp_ - 1.0) * act / link, 0.0)
     comm_s = tp_s + ep_s + pp_s
 
-    overhead_s = np.full_like(compute_s, eff.overhead_s)
+    overhead_s = eff.overhead_s + eff.per_sequence_s * b + np.zeros_like(compute_s)
     time_s = np.maximum(compute_s, memory_s) + comm_s + overhead_s
 
-    compute_util = flops / (n * peak) / time_s
-    memory_util = bytes_moved / (n * chip.memory_bandwidth_bytes_per_s) / time_s
-    power = device_power_w(chip.idle_power_w, chip.tdp_w, compute_util, memory_util, eff.power_memory_weight)
+    # Power follows how busy the chip is, not how close to the datasheet peak its kernels run: a kernel at
+    # 40 % of peak FLOP/s still keeps the tensor cores and clocks at full power.
+    compute_busy = compute_s / time_s
+    memory_busy = memory_s / time_s
+    power = device_power_w(chip.idle_power_w, chip.tdp_w, compute_busy, memory_busy, eff.power_memory_weight)
     return StepCost(
         time_s=time_s,
         compute_s=compute_s,

@@ -91,6 +91,8 @@ class ModelWork:
     kv_elements_global: float
     kv_elements_local: float
     max_context_tokens: int
+    #: KV heads per layer (1 for MLA, whose latent is shared by all heads).
+    kv_heads: int = 1
 
     @classmethod
     def of(cls, model: LanguageModel) -> ModelWork:
@@ -132,6 +134,7 @@ class ModelWork:
             kv_elements_global=kv_per_layer * n_global,
             kv_elements_local=kv_per_layer * n_local,
             max_context_tokens=model.max_context_tokens,
+            kv_heads=1 if a.kind == "mla" else a.kv_heads,
         )
 
     # --- memory ----------------------------------------------------------------------------------------
@@ -149,6 +152,15 @@ class ModelWork:
         ctx = np.asarray(context, dtype=np.float64)
         local_ctx = np.minimum(ctx, self.sliding_window) if self.sliding_window else ctx
         return (self.kv_elements_global * ctx + self.kv_elements_local * local_ctx) * fmt.kv_bytes
+
+    def kv_replication(self, tp: ArrayLike) -> FloatArray:
+        """How many copies of the KV cache a tensor-parallel group of ``tp`` devices keeps.
+
+        Tensor parallelism splits KV heads across devices; with more devices than KV heads each head is
+        replicated (GQA with 8 KV heads at tp 16: 2 copies; MLA's single latent: ``tp`` copies).
+        """
+        t = np.asarray(tp, dtype=np.float64)
+        return t / np.minimum(t, float(self.kv_heads))
 
     # --- compute ---------------------------------------------------------------------------------------
 
