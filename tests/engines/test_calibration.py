@@ -1,0 +1,75 @@
+"""Calibration and validation: leave-one-out honesty, the reference set's integrity, the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fivelayer.catalog import default_catalog
+from fivelayer.chips import ChipSpec
+from fivelayer.engines import calibration
+from fivelayer.engines.calibration import reference_measurements, skipped_measurements, summarise, validate
+from fivelayer.engines.inference import InferenceCase, predict_inference, solve_offline_many
+from fivelayer.models.step import Efficiency
+from fivelayer.models.work import ModelWork, numeric_format
+
+
+def test_every_reference_row_is_sourced_and_used_or_explained() -> None:
+    rows = reference_measurements()
+    assert len(rows) >= 30
+    for row in rows:
+        assert row.sources
+        assert row.input_tokens and row.output_tokens
+    used = {r.id for r in rows}
+    for row_id, reason in skipped_measurements():
+        assert row_id not in used
+        assert reason
+
+
+def test_leave_one_out_never_sees_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit used for a row is the same whatever that row's measured value is."""
+    rows = calibration._throughput_rows()
+    target = rows[0]
+    before = calibration._fit_for(target.family, target.stack, rows, exclude=target.id)
+    doctored = [r.model_copy(update={"tokens_per_s": 1e9}) if r.id == target.id else r for r in rows]
+    after = calibration._fit_for(target.family, target.stack, doctored, exclude=target.id)
+    assert before == after
+
+
+def test_validation_reports_every_group() -> None:
+    rows = validate()
+    assert {r.kind for r in rows} == {"throughput_tokens_per_s", "gpu_energy_j_per_output_token"}
+    summary = summarise(rows)
+    families = {g["family"] for g in summary if g["kind"] == "throughput_tokens_per_s"}
+    assert {"hopper", "blackwell", "cdna3"} <= families
+    for group in summary:
+        assert 0 <= group["median_abs_error"] <= group["p90_abs_error"]
+
+
+def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path) -> None:
+    out = tmp_path / "validation.md"
+    result = cli("validate", "--markdown", str(out), "--json")
+    assert result.code == 0, result.stderr
+    text = out.read_text()
+    assert "leave-one-out" in text
+    assert "| throughput_tokens_per_s | offline | hopper |" in text
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-70b", "mixtral-8x7b", "deepseek-r1"])
+def test_batched_offline_solver_agrees_with_the_single_solver(model: str) -> None:
+    cat = default_catalog()
+    chip = ChipSpec.of(cat.accelerators.get("h200-sxm"))
+    work = ModelWork.of(cat.language_model(model))
+    fmt = numeric_format("fp8")
+    eff = Efficiency()
+    counts, inputs, outputs = np.array([8, 16]), np.array([1024, 300]), np.array([256, 900])
+    many = solve_offline_many(chip, work, fmt, eff, counts, inputs, outputs)
+    for k in range(2):
+        one = predict_inference(
+            InferenceCase("h200-sxm", int(counts[k]), model, "fp8", int(inputs[k]), int(outputs[k])), efficiency=eff
+        )
+        assert many["throughput_tokens_per_s"][k] == pytest.approx(one.throughput_tokens_per_s, rel=1e-9)
