@@ -81,8 +81,19 @@ REQUIRED = {
     ],
     "facilities": [],
     "grid-regions": [],
+    "components": [],
+    "supply-options": [],
 }
-MINIMUM = {"accelerators": 20, "systems": 8, "models": 30, "grid-regions": 20, "facilities": 4, "applications": 6}
+MINIMUM = {
+    "accelerators": 20,
+    "systems": 8,
+    "models": 30,
+    "grid-regions": 20,
+    "facilities": 4,
+    "applications": 6,
+    "components": 0,
+    "supply-options": 0,
+}
 DOMAINS = ["protein-structure", "molecule-design", "weather", "driving-perception", "robot-policy"]
 
 ALL_RECORDS = [(kind, record) for kind, cat in default_catalog() for record in cat]

@@ -24,7 +24,9 @@ from fivelayer.core.catalog import Catalog, packaged_yaml, parse_records
 from fivelayer.core.errors import CatalogError, FivelayerError, UnknownIdError, did_you_mean
 from fivelayer.core.yamlio import LocatedYaml, load_yaml
 from fivelayer.energy import GridRegion
+from fivelayer.energy.supply import SupplyOption
 from fivelayer.infrastructure import FacilityDesign, System
+from fivelayer.infrastructure.components import Component
 from fivelayer.models import LanguageModel, Model
 
 __all__ = ["KINDS", "CatalogSet", "default_catalog", "record_summary", "record_to_dict", "resolve_kind"]
@@ -52,6 +54,8 @@ KINDS: dict[str, _Kind] = {
         _Kind("models", "model", Model, ("models/llama.yaml", "models/open_models.yaml", "models/domain.yaml")),
         _Kind("grid-regions", "grid region", GridRegion, ("energy/grid_regions.yaml",)),
         _Kind("applications", "application", Application, ("applications/applications.yaml",)),
+        _Kind("components", "infrastructure component", Component, ("infrastructure/components.yaml",)),
+        _Kind("supply-options", "energy supply option", SupplyOption, ("energy/supply_options.yaml",)),
     )
 }
 _KIND_ALIASES = {
@@ -69,6 +73,10 @@ _KIND_ALIASES = {
     "grid_regions": "grid-regions",
     "application": "applications",
     "apps": "applications",
+    "component": "components",
+    "supply": "supply-options",
+    "supply-option": "supply-options",
+    "supply_options": "supply-options",
 }
 
 
@@ -114,6 +122,8 @@ class CatalogSet:
     models: Catalog[Any]
     grid_regions: Catalog[GridRegion]
     applications: Catalog[Application]
+    components: Catalog[Component]
+    supply_options: Catalog[SupplyOption]
     files: tuple[str, ...] = ()
 
     def kind(self, name: str) -> Catalog[Any]:
@@ -165,6 +175,8 @@ def default_catalog() -> CatalogSet:
         models=catalogs["models"],
         grid_regions=catalogs["grid-regions"],
         applications=catalogs["applications"],
+        components=catalogs["components"],
+        supply_options=catalogs["supply-options"],
     )
 
 

@@ -20,6 +20,7 @@ from fivelayer.core.units import to_si
         ("4.8 TB/s", "byte/s", 4.8e12),
         ("900 GB/s", "byte/s", 9e11),
         ("400 Gbps", "byte/s", 50e9),  # one ConnectX-7 port: 400 Gb/s = 50 GB/s
+        ("800 Gb/s", "byte/s", 100e9),  # lower-case b is bits, never pint's gilbert
         ("100 MW", "W", 1e8),
         ("700 W", "W", 700.0),
         ("989.5 TFLOP/s", "FLOP/s", 989.5e12),

@@ -188,6 +188,77 @@ def scenario_explain(file: ScenarioArg = None, as_json: JsonOption = False, cata
     out.print(table)
 
 
+# --- plan and yield ------------------------------------------------------------------------------------
+
+
+def _print_stack(result: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(_jsonable(result.to_dict()))
+        return
+    out.print(result)
+    table = Table(title="deployments")
+    for column in ("name", "accelerator", "model", "accelerators", "capacity /s", "peak demand /s", "TTFT s", "TPOT s"):
+        table.add_column(column)
+    for d in result.deployments:
+        table.add_row(
+            d["name"], d["accelerator"], d["model"], f"{d['accelerators']:,}", f"{d['capacity_per_s']:,.0f}",
+            f"{d['peak_demand_per_s']:,.0f}", "-" if d["ttft_s"] is None else f"{d['ttft_s']:.3f}",
+            "-" if d["tpot_s"] is None else f"{d['tpot_s']:.4f}",
+        )  # fmt: skip
+    out.print(table)
+    apps = Table(title="applications")
+    for column in ("application", "users", "served", "USD per M units", "USD per request", "revenue USD/yr"):
+        apps.add_column(column)
+    for a in result.applications:
+        apps.add_row(
+            a["id"], f"{a['users']:,.0f}", f"{100 * a['served_fraction']:.1f} %", f"{a['usd_per_million_units']:,.3f}",
+            f"{a['usd_per_request']:,.4f}", f"{a['revenue_usd_per_year']:,.0f}",
+        )  # fmt: skip
+    out.print(apps)
+
+
+def _jsonable(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _jsonable(value.item())
+    return value
+
+
+@app.command("plan")
+def plan_cmd(file: ScenarioArg = None, as_json: JsonOption = False, catalog: CatalogOption = None) -> None:
+    """Size the whole stack for a scenario's applications: accelerators, racks, MW, energy, cost, carbon."""
+    from fivelayer.engines.analytic import plan
+
+    _print_stack(plan(_scenario(file, catalog)), as_json)
+
+
+@app.command("yield")
+def yield_cmd(
+    file: ScenarioArg = None,
+    as_json: JsonOption = False,
+    budget: Annotated[str | None, typer.Option(help="Capex budget, e.g. '2e9 USD'")] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """What a site's power (and budget) produces: accelerators, tokens/s, users served, revenue."""
+    from fivelayer.core.units import to_si
+    from fivelayer.engines.analytic import yield_
+
+    budget_usd = None
+    if budget is not None:
+        try:
+            budget_usd = to_si(budget, "USD")
+        except FivelayerError as exc:
+            raise FivelayerError(f"--budget: {exc}") from None
+    _print_stack(yield_(_scenario(file, catalog), budget_usd), as_json)
+
+
 # --- predict -----------------------------------------------------------------------------------------
 
 

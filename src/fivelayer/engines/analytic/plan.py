@@ -1,0 +1,563 @@
+"""``plan`` (top-down) and ``yield`` (bottom-up) through all five layers.
+
+plan: applications' demand -> model work -> accelerators at the latency targets (with headroom for the
+peak hour) -> systems, racks, network, storage -> IT and facility power -> hourly energy over a year ->
+capex, annual cost, $ per million tokens, carbon, water.
+
+yield: a site's power (and an optional capex budget) -> the systems that fit -> tokens per second of each
+model -> users of each application served -> revenue.
+
+Both produce a :class:`StackResult` with a section per layer, totals, the data of a Sankey diagram and the
+assumptions used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fivelayer.catalog import CatalogSet
+from fivelayer.core.errors import InfeasibleConfiguration
+from fivelayer.economics import annualised_capex, net_present_value, payback_years
+from fivelayer.energy.dispatch import HOURS_PER_YEAR, dispatch, solar_profile
+from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, unit_for, units_needed
+from fivelayer.infrastructure import FacilityDesign
+from fivelayer.infrastructure.sizing import FIXED_OVERHEAD_FRACTION, fabric, facility_overhead_w, racks_for
+from fivelayer.scenario import Scenario
+
+__all__ = ["STORAGE_TB_PER_ACCELERATOR", "StackResult", "plan", "yield_"]
+
+#: Usable flash storage per accelerator for serving (weights, KV offload, logs). Assumption: 2 TB.
+STORAGE_TB_PER_ACCELERATOR = 2.0
+#: Solar capacity factor and latitude used when the catalog has no solar option or the region no latitude.
+DEFAULT_SOLAR_CAPACITY_FACTOR = 0.24
+DEFAULT_LATITUDE = 38.0
+#: Fabric used when the catalog lacks components: 64-port 800G switches at 1.6 kW and 30 kUSD, 800G optics
+#: at 16 W and 1 kUSD each, flash at 100 USD and 1 W per TB. Assumptions, used only as fall-backs.
+FALLBACK_SWITCH = (64, 1600.0, 30_000.0)
+FALLBACK_OPTIC = (16.0, 1000.0)
+FALLBACK_STORAGE = (1.0, 100.0)
+
+
+@dataclass
+class StackResult:
+    """The outcome of ``plan`` or ``yield``: per-layer sections, totals, Sankey data and assumptions."""
+
+    kind: str
+    scenario: str
+    totals: dict[str, float]
+    layers: dict[str, Any]
+    deployments: list[dict[str, Any]]
+    applications: list[dict[str, Any]]
+    sankey: dict[str, Any]
+    hourly: dict[str, np.ndarray] = field(repr=False)
+    assumptions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: totals, per-layer sections, deployments, applications, Sankey, assumptions."""
+        return {
+            "kind": self.kind,
+            "scenario": self.scenario,
+            "totals": self.totals,
+            **self.layers,
+            "deployments": self.deployments,
+            "applications": self.applications,
+            "sankey": self.sankey,
+            "assumptions": self.assumptions,
+        }
+
+    def to_frame(self) -> Any:
+        """The totals as a one-row pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([self.totals])
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in self.totals.items())
+        return f"<table><caption>{self.kind}: {self.scenario}</caption>{rows}</table>"
+
+    def __rich__(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"{self.kind}: {self.scenario}", show_header=False)
+        table.add_column("total", style="bold")
+        table.add_column("value", justify="right")
+        for key, value in self.totals.items():
+            table.add_row(key, _fmt(value))
+        return table
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15):
+        return f"{value:,.0f}"
+    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+
+
+# --- shared pieces ---------------------------------------------------------------------------------------
+
+
+def _components(cat: CatalogSet) -> tuple[tuple[int, float, float], tuple[float, float], tuple[float, float]]:
+    switch = next((c for c in cat.components if c.kind == "network-switch" and "ethernet" in c.id), None)
+    switch = switch or next((c for c in cat.components if c.kind == "network-switch"), None)
+    optic = next((c for c in cat.components if c.kind == "transceiver" and "800" in c.id), None)
+    optic = optic or next((c for c in cat.components if c.kind == "transceiver"), None)
+    storage = next((c for c in cat.components if c.kind == "storage"), None)
+    s = (switch.ports or 64, switch.power_w, switch.price_usd) if switch else FALLBACK_SWITCH
+    o = (optic.power_w, optic.price_usd) if optic else FALLBACK_OPTIC
+    t = (storage.power_w, storage.price_usd) if storage else FALLBACK_STORAGE
+    return s, o, t
+
+
+@dataclass
+class _Build:
+    unit: DeploymentUnit
+    units: int
+    capacity_hourly: np.ndarray  # units x capacity (per s), every hour
+    demand_hourly: np.ndarray  # output tokens (or samples) per s demanded
+    served_hourly: np.ndarray
+    power_hourly: np.ndarray
+    apps: list[Any]
+
+
+def _build(scenario: Scenario, index: int, unit: DeploymentUnit, units: int) -> _Build:
+    dep = scenario.deployments[index]
+    demands = demands_of(scenario, dep)
+    demand = np.zeros(HOURS_PER_YEAR)
+    for d, _ in demands:
+        demand = demand + d.hourly_output_tokens_per_s()
+    capacity = units * unit.capacity_per_s
+    served = np.minimum(demand, capacity)
+    load = np.divide(served, capacity, out=np.zeros_like(served), where=capacity > 0)
+    power = units * (unit.idle_power_w + (unit.busy_power_w - unit.idle_power_w) * load)
+    return _Build(unit, units, np.full(HOURS_PER_YEAR, capacity), demand, served, power, demands)
+
+
+def _facility(scenario: Scenario) -> tuple[FacilityDesign, float, float]:
+    design = scenario.resolved_catalog.facilities.get(scenario.facility.design)
+    pue = scenario.facility.pue or design.pue
+    rack = scenario.facility.max_rack_power or design.max_rack_power_w
+    return design, pue, rack
+
+
+def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[str]) -> StackResult:
+    cat = scenario.resolved_catalog
+    econ = scenario.economics
+    region = cat.grid_regions.get(scenario.site.region)
+    design, pue, max_rack = _facility(scenario)
+    (radix, switch_w, switch_usd), (optic_w, optic_usd), (storage_w_tb, storage_usd_tb) = _components(cat)
+
+    accelerators = sum(b.units * b.unit.accelerators for b in builds)
+    systems = sum(b.units * b.unit.systems for b in builds)
+    racks = 0
+    for b in builds:
+        per_system_power = b.unit.max_power_w / b.unit.systems
+        per_system_racks = None if b.unit.racks_per_unit is None else b.unit.racks_per_unit / b.unit.systems
+        racks += racks_for(b.units * b.unit.systems, per_system_power, per_system_racks, max_rack)
+    net = fabric(accelerators, radix)
+    network_w = net.power_w(switch_w, optic_w)
+    storage_tb = STORAGE_TB_PER_ACCELERATOR * accelerators
+    storage_w = storage_tb * storage_w_tb
+
+    servers_max_w = sum(b.units * b.unit.max_power_w for b in builds)
+    it_design_w = servers_max_w + network_w + storage_w
+    it_hourly = sum((b.power_hourly for b in builds), np.zeros(HOURS_PER_YEAR)) + network_w + storage_w
+    facility_hourly = it_hourly + facility_overhead_w(it_hourly, it_design_w, pue)
+    facility_design_w = it_design_w * pue
+
+    # Energy supply: grid up to the cap, on-site solar, battery, gas.
+    onsite = scenario.site.onsite
+    solar = None
+    solar_option = next((s for s in cat.supply_options if s.kind == "solar-pv"), None)
+    if onsite.solar > 0:
+        cf = (solar_option.capacity_factor if solar_option and solar_option.capacity_factor else None) or (
+            DEFAULT_SOLAR_CAPACITY_FACTOR
+        )
+        shape = solar_profile(region.latitude_deg if region.latitude_deg is not None else DEFAULT_LATITUDE)
+        solar = onsite.solar * shape * (cf / shape.mean())
+    battery_option = next((s for s in cat.supply_options if s.kind == "battery"), None)
+    rte = battery_option.round_trip_efficiency if battery_option and battery_option.round_trip_efficiency else 0.85
+    grid_cap = scenario.site.power_cap if scenario.site.power_cap is not None else math.inf
+    flows = dispatch(facility_hourly, grid_cap, solar, onsite.battery_energy / 3600.0, onsite.battery_power, rte,
+                     onsite.gas)  # fmt: skip
+
+    # Energy totals (Wh per hour sums: W x 1 h).
+    it_mwh = float(it_hourly.sum()) / 1e6
+    facility_mwh = float(facility_hourly.sum()) / 1e6
+    grid_mwh = float(flows.grid_w.sum()) / 1e6
+    gas_mwh = float(flows.gas_w.sum()) / 1e6
+    solar_mwh = float(flows.solar_used_w.sum()) / 1e6
+    unserved_mwh = float(flows.unserved_w.sum()) / 1e6
+    gas_option = next((s for s in cat.supply_options if s.kind.startswith("gas")), None)
+    gas_g_per_kwh = gas_option.emissions_g_per_kwh if gas_option else 490.0
+    co2_t = (grid_mwh * region.carbon_intensity_g_per_kwh + gas_mwh * gas_g_per_kwh) / 1e3
+    water_m3 = it_mwh * 1e3 * design.wue_l_per_kwh / 1e3
+
+    # Tokens.
+    served_tokens = sum(float(b.served_hourly.sum()) for b in builds) * 3600.0
+    demanded_tokens = sum(float(b.demand_hourly.sum()) for b in builds) * 3600.0
+    # Hours the supply could not cover cut service in proportion.
+    shortfall = np.divide(flows.unserved_w, facility_hourly, out=np.zeros(HOURS_PER_YEAR), where=facility_hourly > 0)
+    if shortfall.any():
+        served_tokens = sum(float((b.served_hourly * (1.0 - shortfall)).sum()) for b in builds) * 3600.0
+
+    # Money.
+    price_kwh = (
+        (econ.electricity_price * 3.6e6)
+        if econ.electricity_price is not None
+        else (region.electricity_price_usd_per_kwh)
+    )
+    gas_price = gas_option.energy_price_usd_per_kwh if gas_option else 0.06
+    chips_capex = sum(b.units * b.unit.accelerator_price_usd for b in builds)
+    servers_capex = sum(b.units * b.unit.price_usd for b in builds) - chips_capex
+    network_capex = net.capex_usd(switch_usd, optic_usd)
+    storage_capex = storage_tb * storage_usd_tb
+    facility_capex = design.build_cost_usd_per_w * it_design_w
+    solar_capex = onsite.solar / 1e3 * (solar_option.capex_usd_per_kw if solar_option else 1100.0)
+    battery_capex = (onsite.battery_energy / 3.6e6) * (battery_option.capex_usd_per_kwh if battery_option else 300.0)
+    battery_capex += (onsite.battery_power / 1e3) * (battery_option.capex_usd_per_kw if battery_option else 0.0)
+    gas_capex = onsite.gas / 1e3 * (gas_option.capex_usd_per_kw if gas_option else 1000.0)
+    energy_capex = solar_capex + battery_capex + gas_capex
+    building_life = econ.building_life_years or design.lifetime_years
+    rate = econ.discount_rate
+    annual_capital = {
+        "chips": annualised_capex(chips_capex, rate, econ.accelerator_life_years),
+        "servers": annualised_capex(servers_capex, rate, econ.accelerator_life_years),
+        "network": annualised_capex(network_capex, rate, econ.network_life_years),
+        "storage": annualised_capex(storage_capex, rate, econ.network_life_years),
+        "facility": annualised_capex(facility_capex, rate, building_life),
+        "energy_supply": annualised_capex(energy_capex, rate, 25.0),
+    }
+    electricity_usd = grid_mwh * 1e3 * price_kwh
+    opex = {
+        "electricity": electricity_usd,
+        "gas_fuel": gas_mwh * 1e3 * gas_price,
+        "maintenance": econ.maintenance_fraction_per_year
+        * (chips_capex + servers_capex + network_capex + storage_capex),
+        "staff": econ.staff_usd_per_mw_year * it_design_w / 1e6,
+    }
+    capex = chips_capex + servers_capex + network_capex + storage_capex + facility_capex + energy_capex
+    annual_cost = sum(annual_capital.values()) + sum(opex.values())
+    tokens_per_s = served_tokens / (HOURS_PER_YEAR * 3600.0)
+
+    applications = _applications(builds, annual_cost)
+    revenue = sum(a["revenue_usd_per_year"] for a in applications)
+    cashflows = [-capex] + [revenue - sum(opex.values())] * round(econ.accelerator_life_years)
+    unserved_fraction = 1.0 - served_tokens / demanded_tokens if demanded_tokens > 0 else 0.0
+
+    totals = {
+        "accelerators": float(accelerators),
+        "systems": float(systems),
+        "racks": float(racks),
+        "it_power_mw": it_design_w / 1e6,
+        "facility_power_mw": facility_design_w / 1e6,
+        "average_facility_power_mw": facility_mwh / HOURS_PER_YEAR,
+        "energy_mwh_per_year": facility_mwh,
+        "it_energy_mwh_per_year": it_mwh,
+        "capex_usd": capex,
+        "annual_cost_usd": annual_cost,
+        "usd_per_million_tokens": annual_cost / served_tokens * 1e6 if served_tokens else math.inf,
+        "joules_per_token": facility_mwh * 3.6e9 / served_tokens if served_tokens else math.inf,
+        "tokens_per_s": tokens_per_s,
+        "tokens_per_s_per_mw": tokens_per_s / (facility_design_w / 1e6) if facility_design_w else 0.0,
+        "co2_t_per_year": co2_t,
+        "water_m3_per_year": water_m3,
+        "revenue_usd_per_year": revenue,
+        "unserved_demand_fraction": max(0.0, unserved_fraction),
+        "usd_per_gpu_hour": annual_cost / (accelerators * HOURS_PER_YEAR) if accelerators else math.inf,
+    }
+    layers = {
+        "energy": {
+            "region": region.id,
+            "grid_mwh": grid_mwh,
+            "solar_mwh": solar_mwh,
+            "solar_curtailed_mwh": float(flows.solar_curtailed_w.sum()) / 1e6,
+            "battery_discharge_mwh": float(flows.battery_discharge_w.sum()) / 1e6,
+            "gas_mwh": gas_mwh,
+            "unserved_mwh": unserved_mwh,
+            "peak_grid_mw": float(flows.grid_w.max()) / 1e6,
+            "power_cap_mw": None if scenario.site.power_cap is None else scenario.site.power_cap / 1e6,
+            "carbon_intensity_g_per_kwh": region.carbon_intensity_g_per_kwh,
+            "electricity_price_usd_per_kwh": price_kwh,
+            "co2_t_location_based": co2_t,
+        },
+        "chips": {
+            "accelerators": accelerators,
+            "by_type": _count_by(builds, lambda b: b.unit.accelerator.id, lambda b: b.units * b.unit.accelerators),
+        },
+        "infrastructure": {
+            "systems": systems,
+            "racks": racks,
+            "facility_design": design.id,
+            "pue_design": pue,
+            "pue_annual": facility_mwh / it_mwh if it_mwh else pue,
+            "network": {
+                "tiers": net.tiers,
+                "switches": net.switches,
+                "transceivers": net.transceivers,
+                "power_w": network_w,
+            },
+            "storage_tb": storage_tb,
+            "it_design_w": it_design_w,
+            "floor_racks": racks,
+        },
+        "models": {"deployments": [{"name": b.unit.deployment, "model": b.unit.model_id} for b in builds]},
+        "economics": {
+            "capex_usd": {
+                "energy": energy_capex,
+                "chips": chips_capex,
+                "infrastructure": servers_capex + network_capex + storage_capex + facility_capex,
+            },
+            "capex_detail_usd": {
+                "chips": chips_capex,
+                "servers_excluding_chips": servers_capex,
+                "network": network_capex,
+                "storage": storage_capex,
+                "facility": facility_capex,
+                "solar": solar_capex,
+                "battery": battery_capex,
+                "gas": gas_capex,
+            },
+            "annualised_capex_usd": annual_capital,
+            "opex_usd": opex,
+            "annual_cost_usd": annual_cost,
+            "revenue_usd_per_year": revenue,
+            "npv_usd": net_present_value(rate, cashflows),
+            "payback_years": payback_years(capex, revenue - sum(opex.values())),
+        },
+    }
+    deployments = [
+        {
+            "name": b.unit.deployment,
+            "accelerator": b.unit.accelerator.id,
+            "system": b.unit.system.id if b.unit.system else None,
+            "model": b.unit.model_id,
+            "units": b.units,
+            "accelerators": b.units * b.unit.accelerators,
+            "capacity_per_s": b.units * b.unit.capacity_per_s,
+            "peak_demand_per_s": float(b.demand_hourly.max()),
+            "ttft_s": b.unit.ttft_s,
+            "tpot_s": b.unit.tpot_s,
+            "busy_power_w_per_unit": b.unit.busy_power_w,
+        }
+        for b in builds
+    ]
+    hosts_mwh = 0.0
+    acc_mwh = 0.0
+    for b in builds:
+        share = b.unit.busy_power_w
+        host = max(share - b.unit.accelerators * b.unit.accelerator.tdp_w, 0.0)
+        frac_host = host / share if share else 0.0
+        mwh = float(b.power_hourly.sum()) / 1e6
+        hosts_mwh += mwh * frac_host
+        acc_mwh += mwh * (1 - frac_host)
+    chain_loss = facility_mwh * (1.0 - design.power_chain_efficiency)
+    cooling = max(facility_mwh - it_mwh - chain_loss, 0.0)
+    sankey = {
+        "nodes": [
+            "grid",
+            "solar",
+            "battery",
+            "gas",
+            "meter",
+            "power-chain losses",
+            "cooling and other",
+            "IT",
+            "accelerators",
+            "hosts",
+            "network",
+            "storage",
+            "tokens",
+        ],
+        "links": [
+            ["grid", "meter", grid_mwh],
+            ["solar", "meter", solar_mwh],
+            ["battery", "meter", float(flows.battery_discharge_w.sum()) / 1e6],
+            ["gas", "meter", gas_mwh],
+            ["meter", "power-chain losses", chain_loss],
+            ["meter", "cooling and other", cooling],
+            ["meter", "IT", it_mwh],
+            ["IT", "accelerators", acc_mwh],
+            ["IT", "hosts", hosts_mwh],
+            ["IT", "network", network_w * HOURS_PER_YEAR / 1e6],
+            ["IT", "storage", storage_w * HOURS_PER_YEAR / 1e6],
+            ["accelerators", "tokens", acc_mwh],
+        ],
+        "unit": ["MWh per year"],
+    }
+    assumptions = list(notes)
+    assumptions += [
+        f"facility {design.id}: PUE {pue:g} at design load, {FIXED_OVERHEAD_FRACTION:.0%} of the overhead fixed "
+        "(PUE rises at part load)",
+        f"storage {STORAGE_TB_PER_ACCELERATOR:g} TB of flash per accelerator",
+        f"network: non-blocking {net.tiers}-tier fabric of {radix}-port switches, one port per accelerator",
+        f"carbon: location-based, annual average of {region.id} ({region.carbon_intensity_g_per_kwh:g} g/kWh)",
+        f"finance: {rate:.1%} cost of capital; accelerators and servers over {econ.accelerator_life_years:g} years, "
+        f"network {econ.network_life_years:g}, building {building_life:g}",
+    ]
+    for b in builds:
+        assumptions.extend(b.unit.notes)
+    hourly = {
+        "it_w": it_hourly,
+        "facility_w": facility_hourly,
+        "grid_w": flows.grid_w,
+        "solar_w": flows.solar_used_w,
+        "unserved_w": flows.unserved_w,
+        "price_usd_per_kwh": np.full(HOURS_PER_YEAR, price_kwh),
+        "carbon_g_per_kwh": np.full(HOURS_PER_YEAR, region.carbon_intensity_g_per_kwh),
+    }
+    return StackResult(kind, scenario.name, totals, layers, deployments, applications, sankey, hourly,
+                       list(dict.fromkeys(assumptions)))  # fmt: skip
+
+
+def _count_by(builds: list[_Build], key: Any, value: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for b in builds:
+        out[key(b)] = out.get(key(b), 0) + int(value(b))
+    return out
+
+
+def _applications(builds: list[_Build], annual_cost: float) -> list[dict[str, Any]]:
+    """Per application: served share, tokens, revenue and $ per million tokens (cost shared by busy power)."""
+    total_energy = sum(float(b.power_hourly.sum()) for b in builds) or 1.0
+    out = []
+    for b in builds:
+        deployment_cost = annual_cost * float(b.power_hourly.sum()) / total_energy
+        demand_total = float(b.demand_hourly.sum()) or 1.0
+        served_fraction = float(b.served_hourly.sum()) / demand_total
+        for demand, record in b.apps:
+            share = float(demand.hourly_output_tokens_per_s().sum()) / demand_total
+            tokens = float(b.served_hourly.sum()) * 3600.0 * share
+            requests = demand.requests_per_s * HOURS_PER_YEAR * 3600.0 * served_fraction
+            cost = deployment_cost * share
+            out.append(
+                {
+                    "id": demand.application_id,
+                    "deployment": b.unit.deployment,
+                    "users": demand.users,
+                    "requests_per_s": demand.requests_per_s,
+                    "peak_output_per_s": demand.peak_output_tokens_per_s,
+                    "served_fraction": served_fraction,
+                    "units_per_year": tokens,
+                    "unit": "tokens" if record.modality == "llm" else "samples",
+                    "annual_cost_usd": cost,
+                    "usd_per_million_units": cost / tokens * 1e6 if tokens else math.inf,
+                    "usd_per_request": cost / requests if requests else math.inf,
+                    "revenue_usd_per_year": requests * demand.value_usd_per_request,
+                }
+            )
+    return out
+
+
+# --- plan ------------------------------------------------------------------------------------------------
+
+
+def plan(scenario: Scenario) -> StackResult:
+    """Size the stack for the scenario's applications (top-down)."""
+    _, pue, _ = _facility(scenario)
+    units = [unit_for(scenario, i) for i in range(len(scenario.deployments))]
+    counts = []
+    for dep, unit in zip(scenario.deployments, units, strict=True):
+        demands = demands_of(scenario, dep)
+        peak = float(sum((d.hourly_output_tokens_per_s() for d, _ in demands), np.zeros(HOURS_PER_YEAR)).max())
+        if dep.count == "size-to-demand":
+            counts.append(units_needed(peak, dep.headroom, unit.capacity_per_s))
+        else:
+            counts.append(max(1, math.ceil(int(dep.count) / unit.accelerators)))
+    notes: list[str] = []
+    # Respect the site's firm supply (grid connection plus gas): scale size-to-demand deployments down.
+    cap = scenario.site.power_cap
+    if cap is not None:
+        firm = cap + scenario.site.onsite.gas
+        design_w = sum(c * u.max_power_w for c, u in zip(counts, units, strict=True)) * pue
+        if design_w > firm:
+            scale = firm / design_w * 0.98  # network and storage share of the power
+            fixed = [d.count != "size-to-demand" for d in scenario.deployments]
+            new = [c if f else max(0, math.floor(c * scale)) for c, f in zip(counts, fixed, strict=True)]
+            notes.append(
+                f"power-limited: the demand needs {design_w / 1e6:,.1f} MW of facility power but the site supplies "
+                f"{firm / 1e6:,.1f} MW firm; deployments scaled to {scale:.0%} and the rest reported as unserved"
+            )
+            counts = new
+            if sum(counts) == 0:
+                raise InfeasibleConfiguration(
+                    f"site power {firm / 1e6:,.3g} MW cannot run even one unit of any deployment "
+                    f"({min(u.max_power_w for u in units) * pue / 1e3:,.0f} kW at the facility meter)"
+                )
+    builds = [_build(scenario, i, u, c) for i, (u, c) in enumerate(zip(units, counts, strict=True))]
+    result = _assemble(scenario, "plan", builds, notes)
+    # Network and storage add power too: shrink until the facility fits the firm supply.
+    for _ in range(8):
+        if cap is None:
+            break
+        firm = cap + scenario.site.onsite.gas
+        over = result.totals["facility_power_mw"] * 1e6 / firm
+        if over <= 1.0:
+            break
+        fixed = [d.count != "size-to-demand" for d in scenario.deployments]
+        counts = [c if f else max(0, math.floor(c / over) - 1) for c, f in zip(counts, fixed, strict=True)]
+        builds = [_build(scenario, i, u, c) for i, (u, c) in enumerate(zip(units, counts, strict=True))]
+        result = _assemble(scenario, "plan", builds, notes)
+    return result
+
+
+# --- yield -----------------------------------------------------------------------------------------------
+
+
+def yield_(scenario: Scenario, budget_usd: float | None = None) -> StackResult:
+    """What the scenario's site (power cap) and an optional capex budget produce (bottom-up).
+
+    Site power is shared among the deployments in proportion to their demand in the scenario; each gets
+    as many units as its share of the power (and of the budget) allows.
+    """
+    cap = scenario.site.power_cap
+    if cap is None:
+        raise InfeasibleConfiguration(
+            f"{scenario.where(('site',))} (site.power_cap): yield needs the site's power cap, e.g. '100 MW'"
+        )
+    design, pue, _ = _facility(scenario)
+    units = [unit_for(scenario, i) for i in range(len(scenario.deployments))]
+    firm = cap + scenario.site.onsite.gas
+    weights = []
+    for dep, unit in zip(scenario.deployments, units, strict=True):
+        demands = demands_of(scenario, dep)
+        peak = sum(d.peak_output_tokens_per_s for d, _ in demands)
+        weights.append(peak / unit.capacity_per_s * unit.max_power_w if unit.capacity_per_s else 0.0)
+    total_weight = sum(weights) or float(len(weights))
+    shares = [w / total_weight if sum(weights) else 1.0 / len(weights) for w in weights]
+    budget = budget_usd if budget_usd is not None else math.inf
+    counts = []
+    for share, unit in zip(shares, units, strict=True):
+        by_power = math.floor(firm * share * 0.98 / (unit.max_power_w * pue))
+        per_unit_capex = unit.price_usd + design.build_cost_usd_per_w * unit.max_power_w
+        by_budget = math.floor(budget * share / per_unit_capex) if math.isfinite(budget) else by_power
+        counts.append(max(0, min(by_power, by_budget)))
+    if sum(counts) == 0:
+        cheapest = min(units, key=lambda u: u.max_power_w)
+        raise InfeasibleConfiguration(
+            f"{scenario.where(('site', 'power_cap'))} (site.power_cap): {firm / 1e6:,.3g} MW cannot run one "
+            f"{cheapest.system.id if cheapest.system else cheapest.accelerator.id} "
+            f"({cheapest.max_power_w * pue / 1e3:,.0f} kW at the meter) within the budget"
+        )
+    note = [f"site power {firm / 1e6:,.1f} MW firm shared among deployments by demand"]
+    builds = [_build(scenario, i, u, c) for i, (u, c) in enumerate(zip(units, counts, strict=True))]
+    result = _assemble(scenario, "yield", builds, note)
+    for _ in range(8):
+        over = result.totals["facility_power_mw"] * 1e6 / firm
+        if over <= 1.0:
+            break
+        counts = [max(0, math.floor(c / over) - 1) for c in counts]
+        builds = [_build(scenario, i, u, c) for i, (u, c) in enumerate(zip(units, counts, strict=True))]
+        result = _assemble(scenario, "yield", builds, note)
+    # Users each deployment can serve at its capacity, split by the applications' demand shares.
+    for app in result.applications:
+        build = next(b for b in builds if b.unit.deployment == app["deployment"])
+        capacity = build.units * build.unit.capacity_per_s
+        demand_peak = float(build.demand_hourly.max()) or 1.0
+        app["users_servable"] = app["users"] * capacity / (demand_peak * (1 + scenario.deployments[0].headroom))
+    result.totals["users_servable"] = float(sum(a["users_servable"] for a in result.applications))
+    return result
