@@ -23,10 +23,10 @@ def capital_recovery_factor(rate: float, years: float) -> float:
         raise ValueError(f"years must be positive (got {years})")
     if rate < 0:
         raise ValueError(f"rate must not be negative (got {rate})")
-    if rate == 0:
+    excess = math.expm1(years * math.log1p(rate))  # (1 + rate)**years - 1, accurate for tiny rates
+    if excess == 0.0:
         return 1.0 / years
-    growth: float = (1.0 + rate) ** years
-    return rate * growth / (growth - 1.0)
+    return rate * (1.0 + excess) / excess
 
 
 def annualised_capex(capex_usd: float, rate: float, years: float) -> float:
@@ -56,3 +56,25 @@ def payback_years(capex_usd: float, annual_net_usd: float) -> float:
     if annual_net_usd <= 0:
         return math.inf
     return capex_usd / annual_net_usd
+
+
+def usd_per_million_tokens(usd_per_gpu_hour: float, tokens_per_s_per_gpu: float) -> float:
+    """Cost per million tokens from an hourly accelerator cost and a per-accelerator throughput.
+
+    The definition SemiAnalysis InferenceMAX uses: cost rate / (tokens/s x 3600 / 1e6).
+
+    >>> round(usd_per_million_tokens(1.30, 1000.0), 4)   # H100 at 1,000 tok/s and 1.30 USD/GPU-hour
+    0.3611
+    """
+    if tokens_per_s_per_gpu <= 0:
+        return math.inf
+    return usd_per_gpu_hour / (tokens_per_s_per_gpu * 3600.0 / 1e6)
+
+
+def tokens_per_s_per_mw(tokens_per_s_per_gpu: float, kw_per_gpu: float) -> float:
+    """Tokens per second per MW of all-in power (accelerator, host share, network, cooling).
+
+    >>> round(tokens_per_s_per_mw(1000.0, 1.73))   # H100 at 1.73 kW all-in
+    578035
+    """
+    return tokens_per_s_per_gpu * 1000.0 / kw_per_gpu

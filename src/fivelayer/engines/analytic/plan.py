@@ -21,7 +21,13 @@ import numpy as np
 
 from fivelayer.catalog import CatalogSet
 from fivelayer.core.errors import InfeasibleConfiguration
-from fivelayer.economics import annualised_capex, net_present_value, payback_years
+from fivelayer.economics import (
+    annualised_capex,
+    net_present_value,
+    payback_years,
+    tokens_per_s_per_mw,
+    usd_per_million_tokens,
+)
 from fivelayer.energy.dispatch import HOURS_PER_YEAR, dispatch, solar_profile
 from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, unit_for, units_needed
 from fivelayer.infrastructure import FacilityDesign
@@ -243,6 +249,7 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
     capex = chips_capex + servers_capex + network_capex + storage_capex + facility_capex + energy_capex
     annual_cost = sum(annual_capital.values()) + sum(opex.values())
     tokens_per_s = served_tokens / (HOURS_PER_YEAR * 3600.0)
+    gpu_hour_usd = annual_cost / (accelerators * HOURS_PER_YEAR) if accelerators else math.inf
 
     applications = _applications(builds, annual_cost)
     revenue = sum(a["revenue_usd_per_year"] for a in applications)
@@ -260,15 +267,19 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
         "it_energy_mwh_per_year": it_mwh,
         "capex_usd": capex,
         "annual_cost_usd": annual_cost,
-        "usd_per_million_tokens": annual_cost / served_tokens * 1e6 if served_tokens else math.inf,
+        "usd_per_million_tokens": usd_per_million_tokens(gpu_hour_usd, tokens_per_s / accelerators)
+        if accelerators
+        else math.inf,
         "joules_per_token": facility_mwh * 3.6e9 / served_tokens if served_tokens else math.inf,
         "tokens_per_s": tokens_per_s,
-        "tokens_per_s_per_mw": tokens_per_s / (facility_design_w / 1e6) if facility_design_w else 0.0,
+        "tokens_per_s_per_mw": tokens_per_s_per_mw(tokens_per_s / accelerators, facility_design_w / 1e3 / accelerators)
+        if accelerators
+        else 0.0,
         "co2_t_per_year": co2_t,
         "water_m3_per_year": water_m3,
         "revenue_usd_per_year": revenue,
         "unserved_demand_fraction": max(0.0, unserved_fraction),
-        "usd_per_gpu_hour": annual_cost / (accelerators * HOURS_PER_YEAR) if accelerators else math.inf,
+        "usd_per_gpu_hour": gpu_hour_usd,
     }
     layers = {
         "energy": {
@@ -546,8 +557,8 @@ def yield_(scenario: Scenario, budget_usd: float | None = None) -> StackResult:
     note = [f"site power {firm / 1e6:,.1f} MW firm shared among deployments by demand"]
     builds = [_build(scenario, i, u, c) for i, (u, c) in enumerate(zip(units, counts, strict=True))]
     result = _assemble(scenario, "yield", builds, note)
-    for _ in range(8):
-        over = result.totals["facility_power_mw"] * 1e6 / firm
+    for _ in range(12):
+        over = max(result.totals["facility_power_mw"] * 1e6 / firm, result.totals["capex_usd"] / budget)
         if over <= 1.0:
             break
         counts = [max(0, math.floor(c / over) - 1) for c in counts]
