@@ -58,6 +58,9 @@ class Site(Strict):
     region: str = Field(description="catalog grid region")
     power_cap: Watts | None = Field(default=None, description="default: no cap on grid power")
     onsite: OnSiteSupply = Field(default_factory=OnSiteSupply, description="default: none")
+    ppa_share: float = Field(
+        default=0.0, ge=0, le=1, description="default: no power purchase agreement (share of grid energy matched)"
+    )
 
 
 class Facility(Strict):
@@ -128,6 +131,14 @@ class Economics(Strict):
     )
     electricity_price: UsdPerJoule | None = Field(
         default=None, description="default: the grid region's catalog industrial price"
+    )
+    ppa_price: UsdPerJoule | None = Field(
+        default=None, description="default: the catalog's solar PPA price (supply option ppa-solar-us)"
+    )
+    demand_charge_usd_per_kw_month: float = Field(
+        default=0.0,
+        ge=0,
+        description="default: none; catalog industrial prices are all-in averages that already include demand charges",
     )
     maintenance_fraction_per_year: float = Field(
         default=0.03,

@@ -168,3 +168,16 @@ def test_yield_needs_a_power_cap(cli: Cli, tmp_path: Path) -> None:
     result = cli("yield", str(path))
     assert result.code == 2
     assert "power_cap" in result.stderr
+
+
+def test_ppa_halves_market_based_emissions_and_reprices_energy() -> None:
+    text = SMALL.format(users=2_000_000, cap="50 MW").replace(
+        "site: {region: us-va, power_cap: 50 MW}", "site: {region: us-va, power_cap: 50 MW, ppa_share: 0.5}"
+    )
+    text += "economics: {ppa_price: 0.05 USD/kWh}\n"
+    result = plan(Scenario.from_yaml_text(text, "ppa.yaml"))
+    energy = result.layers["energy"]
+    assert energy["co2_t_market_based"] == pytest.approx(0.5 * energy["co2_t_location_based"])
+    price = energy["electricity_price_usd_per_kwh"]
+    expected = energy["grid_mwh"] * 1e3 * (0.5 * price + 0.5 * 0.05)
+    assert result.layers["economics"]["opex_usd"]["electricity"] == pytest.approx(expected)

@@ -238,7 +238,17 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
         "facility": annualised_capex(facility_capex, rate, building_life),
         "energy_supply": annualised_capex(energy_capex, rate, 25.0),
     }
-    electricity_usd = grid_mwh * 1e3 * price_kwh
+    ppa_option = next((o for o in cat.supply_options if o.kind == "ppa"), None)
+    ppa_price = (
+        (econ.ppa_price * 3.6e6)
+        if econ.ppa_price is not None
+        else (ppa_option.energy_price_usd_per_kwh if ppa_option else price_kwh)
+    )
+    share = scenario.site.ppa_share
+    electricity_usd = grid_mwh * 1e3 * ((1.0 - share) * price_kwh + share * ppa_price)
+    monthly_peak_kw = flows.grid_w.reshape(12, -1).max(axis=1).sum() / 1e3 if flows.grid_w.size == 8760 else 0.0
+    electricity_usd += econ.demand_charge_usd_per_kw_month * monthly_peak_kw
+    co2_market_t = (grid_mwh * (1.0 - share) * region.carbon_intensity_g_per_kwh + gas_mwh * gas_g_per_kwh) / 1e3
     opex = {
         "electricity": electricity_usd,
         "gas_fuel": gas_mwh * 1e3 * gas_price,
@@ -295,6 +305,9 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
             "carbon_intensity_g_per_kwh": region.carbon_intensity_g_per_kwh,
             "electricity_price_usd_per_kwh": price_kwh,
             "co2_t_location_based": co2_t,
+            "co2_t_market_based": co2_market_t,
+            "ppa_share": share,
+            "ppa_price_usd_per_kwh": ppa_price,
         },
         "chips": {
             "accelerators": accelerators,
@@ -406,7 +419,8 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
         "(PUE rises at part load)",
         f"storage {STORAGE_TB_PER_ACCELERATOR:g} TB of flash per accelerator",
         f"network: non-blocking {net.tiers}-tier fabric of {radix}-port switches, one port per accelerator",
-        f"carbon: location-based, annual average of {region.id} ({region.carbon_intensity_g_per_kwh:g} g/kWh)",
+        f"carbon: location-based, annual average of {region.id} ({region.carbon_intensity_g_per_kwh:g} g/kWh); "
+        "market-based subtracts the PPA-matched share",
         f"finance: {rate:.1%} cost of capital; accelerators and servers over {econ.accelerator_life_years:g} years, "
         f"network {econ.network_life_years:g}, building {building_life:g}",
     ]
