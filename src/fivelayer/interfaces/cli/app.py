@@ -343,8 +343,9 @@ def validate_cmd(
 ) -> None:
     """Predicted vs measured for every reference row (leave-one-out), with median and P90 error per group."""
     from fivelayer.engines.calibration import summarise, validate
+    from fivelayer.engines.training import validate_training
 
-    rows = validate()
+    rows = validate() + validate_training()
     summary = summarise(rows)
     if as_json:
         _print_json({"rows": [r.to_dict() for r in rows], "summary": summary})
@@ -381,6 +382,16 @@ def validate_cmd(
         if markdown.exists() and markdown.is_dir():
             raise FivelayerError(f"{markdown} is a directory")
         markdown.write_text(validation_markdown(rows, summary), encoding="utf-8")
+
+
+def _register_optional_commands() -> None:
+    """Commands defined in their own modules."""
+    from fivelayer.interfaces.cli.training import predict_training_cmd
+
+    predict_app.command("training")(predict_training_cmd)
+
+
+_register_optional_commands()
 
 
 # --- entry point -----------------------------------------------------------------------------------

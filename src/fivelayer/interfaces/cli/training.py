@@ -1,0 +1,110 @@
+"""``fivelayer predict training``: what training a model on a cluster takes.
+
+The lead registers :func:`predict_training_cmd` on the ``predict`` group of :mod:`.app`; this module does not
+import :mod:`.app` (which imports it), so it carries its own small option types.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from fivelayer.catalog import CatalogSet, default_catalog
+from fivelayer.core.errors import FivelayerError
+
+__all__ = ["parse_tokens", "predict_training_cmd"]
+
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
+
+
+def parse_tokens(text: str) -> float:
+    """A token count as people write it: ``15T``, ``2.0T``, ``366B``, ``1.5e13``, ``2000000``.
+
+    >>> parse_tokens("15T"), parse_tokens("366b"), parse_tokens("1.5e13")
+    (15000000000000.0, 366000000000.0, 15000000000000.0)
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgtp]?)\s*(?:tokens?)?\s*", text.lower())
+    if not match:
+        raise FivelayerError(f"--tokens {text!r} is not a token count; write e.g. 15T, 366B or 1.5e13")
+    value = float(match.group(1)) * _SUFFIX[match.group(2)]
+    if value <= 0:
+        raise FivelayerError(f"--tokens must be positive (got {text!r})")
+    return value
+
+
+def _catalog(files: list[Path] | None) -> CatalogSet:
+    catalog = default_catalog()
+    for path in files or []:
+        catalog = catalog.with_file(path)
+    return catalog
+
+
+def predict_training_cmd(
+    accelerator: Annotated[str, typer.Option(help="Catalog accelerator id or alias, e.g. h100-sxm")],
+    model: Annotated[str, typer.Option(help="Catalog model id or Hugging Face name")],
+    tokens: Annotated[str, typer.Option(help="Training tokens, e.g. 15T, 366B or 1.5e13")],
+    count: Annotated[int, typer.Option(help="Number of accelerators")] = 1024,
+    precision: Annotated[str, typer.Option(help="Training precision: bf16 (default), fp8, fp16, fp32")] = "bf16",
+    seq_len: Annotated[int | None, typer.Option(help="Sequence length (default 4,096 or the model's context)")] = None,
+    batch_tokens: Annotated[
+        float | None, typer.Option(help="Global batch in tokens (default 1,024 per accelerator, 4-16 Mi)")
+    ] = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default: searched)")] = None,
+    pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched)")] = None,
+    ep: Annotated[int | None, typer.Option(help="Expert-parallel degree (default: searched)")] = None,
+    cp: Annotated[int | None, typer.Option(help="Context-parallel degree (default: searched)")] = None,
+    region: Annotated[str, typer.Option(help="Grid region for carbon and electricity price")] = "us",
+    pue: Annotated[float | None, typer.Option(help="Facility PUE (default 1.2)")] = None,
+    price_per_gpu_hour: Annotated[
+        float | None, typer.Option(help="Rent at this USD per GPU-hour instead of owning the cluster")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
+    catalog: Annotated[
+        list[Path] | None,
+        typer.Option("--catalog", help="A YAML file of your own records, added to the catalog.", show_default=False),
+    ] = None,
+) -> None:
+    """Time, GPU-hours, MFU, energy, cost and carbon of training a model on COUNT accelerators."""
+    from fivelayer.engines.training import TrainingCase, predict_training
+
+    case = TrainingCase(
+        accelerator=accelerator, count=count, model=model, tokens=parse_tokens(tokens), precision=precision,
+        seq_len=seq_len, batch_tokens=batch_tokens, tp=tp, pp=pp, ep=ep, cp=cp, region=region, pue=pue,
+        price_usd_per_gpu_hour=price_per_gpu_hour,
+    )  # fmt: skip
+    result = predict_training(case, _catalog(catalog)).to_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    out = Console(soft_wrap=True)
+    lay = result["layout"]
+    table = Table(
+        title=f"Training {result['model']} on {count} x {result['accelerator']} ({precision})", show_header=False
+    )
+    table.add_column("quantity", style="bold")
+    table.add_column("value")
+    for label, value in (
+        ("tokens", f"{result['tokens']:.4g}"),
+        ("wall-clock", f"{result['days']:,.1f} days ({result['ideal_days']:,.1f} without failures)"),
+        ("GPU-hours", f"{result['gpu_hours']:,.0f}"),
+        ("MFU", f"{100 * result['mfu']:.1f} % ({result['model_tflops_per_gpu']:,.0f} model TFLOP/s per GPU)"),
+        ("layout", f"dp {lay['dp']} x tp {lay['tp']} x pp {lay['pp']} x cp {lay['cp']} (ep {lay['ep']}), "
+         f"ZeRO {result['zero_stage']}, {result['recompute']} recomputation"),
+        ("goodput", f"{100 * result['goodput']['fraction']:.1f} % ({result['goodput']['interruptions']:,.0f} "
+         f"interruptions expected)"),
+        ("energy", f"{result['energy_mwh']['it']:,.0f} MWh IT, {result['energy_mwh']['facility']:,.0f} MWh facility"),
+        ("cost", f"{result['cost_usd']:,.0f} USD ({result['cost_basis']})"),
+        ("carbon", f"{result['co2_t']:,.0f} t CO2e ({result['region']})"),
+    ):  # fmt: skip
+        table.add_row(label, escape(value))
+    out.print(table)
+    for line in result["assumptions"]:
+        out.print(f"  - {escape(line)}", highlight=False)

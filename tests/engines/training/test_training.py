@@ -1,0 +1,134 @@
+"""The training planner: failures, costs, layouts, infeasible runs, validation against published runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from fivelayer.core.errors import FivelayerError, InfeasibleConfiguration
+from fivelayer.engines.training import TrainingCase, TrainingEfficiency, predict_training
+from fivelayer.engines.training.calibration import llmcarbon_comparison, validate_training
+from fivelayer.engines.training.costs import carbon_t, facility_energy_j
+from fivelayer.engines.training.failures import INTERRUPTIONS_PER_GPU_DAY, goodput, straggler_overhead
+from fivelayer.interfaces.cli.training import parse_tokens, predict_training_cmd
+
+EFF = TrainingEfficiency(compute=0.4)
+
+
+def test_llama3_interruption_rate_and_young_daly() -> None:
+    # 466 interruptions / (16,384 GPUs x 54 days).
+    assert pytest.approx(5.267e-4, rel=1e-3) == INTERRUPTIONS_PER_GPU_DAY
+    g = goodput(16_384, 54 * 86_400, 405e9 * 14)
+    assert g.mtbf_s == pytest.approx(86_400 / (466 / 54), rel=1e-9)  # one every 2.78 h
+    # Checkpoint of 405e9 x 14 bytes at 2 TB/s = 2.835 s; tau = sqrt(2 x 2.835 x 10,012) = 238 s.
+    assert g.checkpoint_s == pytest.approx(2.835)
+    assert g.checkpoint_interval_s == pytest.approx(np.sqrt(2 * 2.835 * g.mtbf_s))
+    # Meta reports > 90 % effective training time.
+    assert 0.85 < g.fraction < 0.95
+    assert straggler_overhead(1) == 0.0
+    assert straggler_overhead(16_384) == pytest.approx(0.01 * np.sqrt(2 * np.log(16_384)))
+
+
+def test_gpt3_carbon_as_llmcarbon_counts_it() -> None:
+    # 10,000 V100 x 330 W x 14.8 days x PUE 1.1 at 0.429 kg/kWh = 553.1 t.
+    energy = facility_energy_j(10_000 * 330.0, 14.8 * 86_400, 1.1)
+    assert energy / 3.6e9 == pytest.approx(1289.376)  # MWh
+    assert carbon_t(energy, 429.0) == pytest.approx(553.14, rel=1e-4)
+
+
+def test_llmcarbon_table_reproduced_within_ten_percent() -> None:
+    rows = llmcarbon_comparison()
+    assert {r.id for r in rows} == {"t5", "gpt-3", "xlm"}
+    for r in rows:
+        assert abs(r.accounting_tco2e / r.published_tco2e - 1) < 0.10
+        assert abs(r.accounting_tco2e / r.llmcarbon_tco2e - 1) < 0.15
+    gpt3 = next(r for r in rows if r.id == "gpt-3")
+    assert gpt3.predicted_days == pytest.approx(14.8, rel=0.01)  # 6 N D at 19.7 % of 125 TFLOP/s on 10,000 V100
+
+
+def test_prediction_is_consistent() -> None:
+    case = TrainingCase("h100-sxm", 1024, "llama-3.1-70b", 1e12, seq_len=8192)
+    p = predict_training(case, efficiency=EFF)
+    lay = p.layout
+    assert lay["dp"] * lay["tp"] * lay["pp"] * lay["cp"] <= 1024
+    assert p.gpu_hours == pytest.approx(1024 * p.days * 24)
+    assert p.days >= p.ideal_days
+    # MFU x peak x GPUs x ideal time = model FLOPs of the run.
+    assert p.mfu * 989.5e12 * 1024 * p.ideal_days * 86_400 == pytest.approx(p.training_flops, rel=1e-9)
+    assert p.mfu < EFF.compute
+    mem = p.memory_per_device_bytes
+    assert mem["model_states"] + mem["activations"] <= 0.9 * mem["capacity"]
+    d = p.to_dict()
+    for key in ("gpu_hours", "days", "mfu", "cost_usd", "co2_t"):
+        assert d[key] > 0
+    assert set(d["energy_mwh"]) == {"it", "facility"}
+    assert d["energy_mwh"]["facility"] == pytest.approx(1.2 * d["energy_mwh"]["it"])
+    assert {"dp", "tp", "pp", "ep"} <= set(d["layout"])
+
+
+def test_twice_the_tokens_twice_the_time_and_rent_is_price_times_hours() -> None:
+    a = predict_training(TrainingCase("a100-sxm-80gb", 256, "llama-2-7b", 1e11), efficiency=EFF)
+    b = predict_training(
+        TrainingCase("a100-sxm-80gb", 256, "llama-2-7b", 2e11, price_usd_per_gpu_hour=2.0), efficiency=EFF
+    )
+    assert b.ideal_days == pytest.approx(2 * a.ideal_days)
+    assert b.costs.total_usd == pytest.approx(2.0 * b.gpu_hours)
+
+
+def test_moe_uses_expert_parallelism_and_fp8_is_faster() -> None:
+    bf16 = predict_training(TrainingCase("h800-sxm", 2048, "deepseek-v3", 1e12), efficiency=EFF)
+    fp8 = predict_training(TrainingCase("h800-sxm", 2048, "deepseek-v3", 1e12, precision="fp8"), efficiency=EFF)
+    assert fp8.ideal_days < bf16.ideal_days
+    assert bf16.layout["ep"] >= 1
+
+
+def test_a_model_that_cannot_fit_names_what_is_short() -> None:
+    with pytest.raises(InfeasibleConfiguration) as info:
+        predict_training(TrainingCase("h100-sxm", 8, "llama-3.1-405b", 1e12), efficiency=EFF)
+    text = str(info.value)
+    assert "6,494 GB" in text  # 405.85e9 parameters x 16 bytes
+    assert "Short by" in text and "per device" in text
+
+
+def test_bad_input_is_a_fivelayer_error() -> None:
+    with pytest.raises(FivelayerError, match="power of two"):
+        TrainingCase("h100-sxm", 64, "llama-2-7b", 1e12, tp=3)
+    with pytest.raises(FivelayerError, match="precision"):
+        TrainingCase("h100-sxm", 64, "llama-2-7b", 1e12, precision="int4")
+
+
+def test_published_runs_gpu_hours_median_error_within_fifteen_percent() -> None:
+    rows = validate_training()
+    hours = [r for r in rows if r.kind == "training_gpu_hours"]
+    assert {r.model for r in hours} >= {"llama-2-70b", "llama-3.1-405b", "deepseek-v3", "bloom-176b"}
+    assert all(r.predicted is not None for r in rows)
+    errors = [abs(r.error or 0.0) for r in hours]
+    assert float(np.median(errors)) <= 0.15
+    assert all(r.scenario == "training" and r.source.startswith("https://") for r in rows)
+
+
+def test_parse_tokens() -> None:
+    assert parse_tokens("15T") == 15e12
+    assert parse_tokens("2.0T tokens") == 2e12
+    with pytest.raises(FivelayerError):
+        parse_tokens("many")
+
+
+def test_command_prints_json_and_reports_infeasible() -> None:
+    app = typer.Typer()
+    app.command()(predict_training_cmd)
+    runner = CliRunner()
+    ok = runner.invoke(
+        app, ["--accelerator", "h100-sxm", "--count", "512", "--model", "llama-3-8b", "--tokens", "1T", "--json"]
+    )
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.output)
+    assert {"gpu_hours", "days", "mfu", "energy_mwh", "cost_usd", "co2_t", "layout"} <= set(data)
+    bad = runner.invoke(
+        app, ["--accelerator", "h100-sxm", "--count", "8", "--model", "llama-3.1-405b", "--tokens", "1T"]
+    )
+    assert isinstance(bad.exception, InfeasibleConfiguration)  # fivelayer's main turns this into exit code 2
