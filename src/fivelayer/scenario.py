@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, ValidationError, model_validator
 
 from fivelayer.catalog import CatalogSet, default_catalog
 from fivelayer.core.errors import CatalogError, FivelayerError, ScenarioError
@@ -23,6 +23,7 @@ from fivelayer.core.quantities import JoulesWithUnit as Joules
 from fivelayer.core.quantities import SecondsWithUnit as Seconds
 from fivelayer.core.quantities import UsdPerJouleWithUnit as UsdPerJoule
 from fivelayer.core.quantities import WattsWithUnit as Watts
+from fivelayer.core.units import parse_count
 from fivelayer.core.validation import describe_validation_error, field_path
 from fivelayer.core.yamlio import LocatedYaml, load_yaml, load_yaml_text
 
@@ -35,6 +36,7 @@ __all__ = [
     "OnSiteSupply",
     "Scenario",
     "Site",
+    "Training",
     "default_scenario",
     "load_scenario",
 ]
@@ -91,6 +93,34 @@ class Deployment(Strict):
 
     @model_validator(mode="after")
     def _one_of_accelerator_or_system(self) -> Deployment:
+        if (self.accelerator is None) == (self.system is None):
+            raise ValueError("give exactly one of 'accelerator' or 'system'")
+        return self
+
+
+def _count(value: Any) -> Any:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return parse_count(value, "tokens")
+    return value
+
+
+TokenCount = Annotated[float, BeforeValidator(_count)]
+
+
+class Training(Strict):
+    """A training run the factory carries out, ``runs_per_year`` times a year, on its own cluster."""
+
+    name: str
+    model: str = Field(description="catalog language model")
+    tokens: TokenCount = Field(description="training tokens, e.g. 15T")
+    accelerator: str | None = Field(default=None, description="catalog accelerator (or give system)")
+    system: str | None = Field(default=None, description="catalog system (or give accelerator)")
+    count: int = Field(ge=1, description="accelerators in the training cluster")
+    precision: Literal["bf16", "fp16", "fp8"] = Field(default="bf16", description="default: bf16 mixed precision")
+    runs_per_year: float = Field(default=1.0, gt=0, le=365, description="default: one run a year")
+
+    @model_validator(mode="after")
+    def _one_of_accelerator_or_system(self) -> Training:
         if (self.accelerator is None) == (self.system is None):
             raise ValueError("give exactly one of 'accelerator' or 'system'")
         return self
@@ -163,6 +193,7 @@ class Scenario(Strict):
     facility: Facility = Field(default_factory=Facility, description="default: direct-to-chip liquid cooling")
     deployments: tuple[Deployment, ...] = Field(min_length=1)
     applications: tuple[Application, ...] = Field(min_length=1)
+    trainings: tuple[Training, ...] = Field(default=(), description="default: no training runs")
     economics: Economics = Field(default_factory=Economics, description="default assumptions")
     seed: int = Field(default=0, ge=0, description="default: seed 0 for every random stream")
 
@@ -172,7 +203,7 @@ class Scenario(Strict):
     @model_validator(mode="after")
     def _names_unique(self) -> Scenario:
         for what, names in (
-            ("deployment name", [d.name for d in self.deployments]),
+            ("deployment or training name", [d.name for d in self.deployments] + [t.name for t in self.trainings]),
             ("application id", [a.id for a in self.applications]),
         ):
             seen: set[str] = set()
@@ -257,6 +288,18 @@ class Scenario(Strict):
                         f"({', '.join(sorted(app_ids))})"
                     )
                 served.add(served_id)
+        for t, run in enumerate(self.trainings):
+            if run.system is not None:
+                self._lookup("systems", run.system, ("trainings", t, "system"))
+            else:
+                assert run.accelerator is not None
+                self._lookup("accelerators", run.accelerator, ("trainings", t, "accelerator"))
+            model = self._lookup("models", run.model, ("trainings", t, "model"))
+            if getattr(model, "kind", "llm") != "llm":
+                raise ScenarioError(
+                    f"{self.where(('trainings', t, 'model'))} (trainings[{t}].model): {model.id!r} is not a "
+                    "language model; training runs are planned for language models"
+                )
         for k, app in enumerate(self.applications):
             record = self._lookup("applications", app.id, ("applications", k, "id"))
             if record.id != app.id:

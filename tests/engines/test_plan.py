@@ -181,3 +181,34 @@ def test_ppa_halves_market_based_emissions_and_reprices_energy() -> None:
     price = energy["electricity_price_usd_per_kwh"]
     expected = energy["grid_mwh"] * 1e3 * (0.5 * price + 0.5 * 0.05)
     assert result.layers["economics"]["opex_usd"]["electricity"] == pytest.approx(expected)
+
+
+def test_a_factory_that_also_trains() -> None:
+    """A training run adds its cluster, energy and cost; the serving side is unchanged."""
+    base = small(2_000_000, "200 MW")
+    text = SMALL.format(users=2_000_000, cap="200 MW") + (
+        "trainings:\n"
+        "  - {name: pretrain, model: llama-3.1-8b, tokens: 15T, system: dgx-h100, count: 1024, runs_per_year: 2}\n"
+    )
+    trains = Scenario.from_yaml_text(text, "train.yaml")
+    a, b = plan(base), plan(trains)
+    run = b.layers["models"]["trainings"][0]
+    assert b.totals["accelerators"] == a.totals["accelerators"] + 1024
+    assert b.totals["tokens_per_s"] == pytest.approx(a.totals["tokens_per_s"])
+    assert b.totals["it_energy_mwh_per_year"] > a.totals["it_energy_mwh_per_year"]
+    assert 0 < run["duty"] <= 1
+    assert run["days_per_run"] * 2 == pytest.approx(run["duty"] * 365)
+    assert sum(x["annual_cost_usd"] for x in b.applications) + run["annual_cost_usd"] == pytest.approx(
+        b.totals["annual_cost_usd"]
+    )
+
+
+def test_training_that_cannot_fit_a_year_is_an_error(tmp_path: Path, cli: Cli) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        SMALL.format(users=1000, cap="200 MW")
+        + "trainings:\n  - {name: big, model: llama-3.1-405b, tokens: 15T, system: dgx-h100, count: 1024}\n"
+    )
+    result = cli("plan", str(path))
+    assert result.code == 2
+    assert "do not fit in a year" in result.stderr

@@ -92,7 +92,7 @@ def device_power_w(
 
     >>> float(device_power_w(100.0, 700.0, 0.0, 0.0, 0.5))
     100.0
-    >>> float(device_power_w(100.0, 700.0, 0.2, 0.8, 0.5))
+    >>> round(float(device_power_w(100.0, 700.0, 0.2, 0.8, 0.5)), 6)
     460.0
     """
     activity = np.asarray(compute_busy, dtype=np.float64) + memory_weight * np.asarray(memory_busy, dtype=np.float64)

@@ -24,7 +24,7 @@ import pint
 
 from fivelayer.core.errors import UnitError
 
-__all__ = ["SI_UNITS", "parse_quantity", "to_si", "ureg"]
+__all__ = ["SI_UNITS", "parse_count", "parse_quantity", "to_si", "ureg"]
 
 
 def _build_registry() -> Any:
@@ -149,3 +149,28 @@ def _example(dimension: str) -> str:
         "m^3/J": "'1.8 L/kWh'",
         "s": "'3 s' or '200 ms'",
     }.get(dimension, repr(SI_UNITS[dimension]))
+
+
+_COUNT_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
+
+
+def parse_count(value: str | float | int, what: str = "count") -> float:
+    """A large count as people write it: ``15T``, ``366B``, ``1.5e13``, ``2,000,000`` (tokens, users...).
+
+    >>> parse_count("15T"), parse_count("366b"), parse_count("1.5e13"), parse_count(2000)
+    (15000000000000.0, 366000000000.0, 15000000000000.0, 2000.0)
+    """
+    if isinstance(value, bool):
+        raise UnitError(f"{what} must be a number, got {value!r}")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        match = re.fullmatch(
+            r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgtp]?)\s*(?:tokens?)?\s*", value.replace(",", "").lower()
+        )
+        if not match:
+            raise UnitError(f"{what} {value!r} is not a count; write e.g. 15T, 366B or 1.5e13")
+        number = float(match.group(1)) * _COUNT_SUFFIX[match.group(2)]
+    if not number > 0:
+        raise UnitError(f"{what} must be positive (got {value!r})")
+    return number

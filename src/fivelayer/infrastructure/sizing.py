@@ -100,8 +100,8 @@ def facility_overhead_w(it_w: Any, design_it_w: float, pue: float) -> Any:
     At design load the overhead is ``(pue - 1) x design``; a :data:`FIXED_OVERHEAD_FRACTION` of it stays at
     any load, the rest scales with the load.
 
-    >>> facility_overhead_w(100.0, 100.0, 1.2)
-    20.000000000000004
+    >>> round(facility_overhead_w(100.0, 100.0, 1.2), 9)
+    20.0
     """
     base = (pue - 1.0) * design_it_w
     load = it_w / design_it_w if design_it_w > 0 else 0.0 * it_w

@@ -29,7 +29,7 @@ from fivelayer.economics import (
     usd_per_million_tokens,
 )
 from fivelayer.energy.dispatch import HOURS_PER_YEAR, dispatch, solar_profile
-from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, unit_for, units_needed
+from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, training_unit, unit_for, units_needed
 from fivelayer.infrastructure import FacilityDesign
 from fivelayer.infrastructure.sizing import FIXED_OVERHEAD_FRACTION, fabric, facility_overhead_w, racks_for
 from fivelayer.scenario import Scenario
@@ -143,6 +143,18 @@ def _build(scenario: Scenario, index: int, unit: DeploymentUnit, units: int) -> 
     return _Build(unit, units, np.full(HOURS_PER_YEAR, capacity), demand, served, power, demands)
 
 
+def _training_builds(scenario: Scenario) -> tuple[list[_Build], list[dict[str, Any]]]:
+    builds, summaries = [], []
+    for t in range(len(scenario.trainings)):
+        unit, summary = training_unit(scenario, t)
+        zeros = np.zeros(HOURS_PER_YEAR)
+        duty = summary["duty"]
+        power = np.full(HOURS_PER_YEAR, unit.idle_power_w + (unit.busy_power_w - unit.idle_power_w) * duty)
+        builds.append(_Build(unit, 1, zeros, zeros, zeros, power, []))
+        summaries.append(summary)
+    return builds, summaries
+
+
 def _facility(scenario: Scenario) -> tuple[FacilityDesign, float, float]:
     design = scenario.resolved_catalog.facilities.get(scenario.facility.design)
     pue = scenario.facility.pue or design.pue
@@ -150,8 +162,10 @@ def _facility(scenario: Scenario) -> tuple[FacilityDesign, float, float]:
     return design, pue, rack
 
 
-def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[str]) -> StackResult:
+def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[str]) -> StackResult:
     cat = scenario.resolved_catalog
+    training, training_summaries = _training_builds(scenario)
+    builds = serving + training
     econ = scenario.economics
     region = cat.grid_regions.get(scenario.site.region)
     design, pue, max_rack = _facility(scenario)
@@ -262,6 +276,9 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
     gpu_hour_usd = annual_cost / (accelerators * HOURS_PER_YEAR) if accelerators else math.inf
 
     applications = _applications(builds, annual_cost)
+    all_energy = sum(float(b.power_hourly.sum()) for b in builds) or 1.0
+    for summary, b in zip(training_summaries, training, strict=True):
+        summary["annual_cost_usd"] = annual_cost * float(b.power_hourly.sum()) / all_energy
     revenue = sum(a["revenue_usd_per_year"] for a in applications)
     cashflows = [-capex] + [revenue - sum(opex.values())] * round(econ.accelerator_life_years)
     unserved_fraction = 1.0 - served_tokens / demanded_tokens if demanded_tokens > 0 else 0.0
@@ -329,7 +346,10 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
             "it_design_w": it_design_w,
             "floor_racks": racks,
         },
-        "models": {"deployments": [{"name": b.unit.deployment, "model": b.unit.model_id} for b in builds]},
+        "models": {
+            "deployments": [{"name": b.unit.deployment, "model": b.unit.model_id} for b in serving],
+            "trainings": training_summaries,
+        },
         "economics": {
             "capex_usd": {
                 "energy": energy_capex,
@@ -368,7 +388,7 @@ def _assemble(scenario: Scenario, kind: str, builds: list[_Build], notes: list[s
             "tpot_s": b.unit.tpot_s,
             "busy_power_w_per_unit": b.unit.busy_power_w,
         }
-        for b in builds
+        for b in serving
     ]
     hosts_mwh = 0.0
     acc_mwh = 0.0

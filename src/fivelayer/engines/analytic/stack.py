@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -203,3 +204,64 @@ def served(demand_per_s: np.ndarray, capacity_per_s: float) -> np.ndarray:
     """Hourly demand actually served by ``capacity_per_s``."""
     result: np.ndarray = np.minimum(demand_per_s, capacity_per_s)
     return result
+
+
+def training_unit(scenario: Scenario, index: int) -> tuple[DeploymentUnit, dict[str, Any]]:
+    """The cluster of training run ``index`` as a unit (all its systems), with the run's prediction.
+
+    The cluster draws the run's average IT power while training (``runs_per_year`` runs a year) and idle
+    power the rest of the year; it serves no tokens.
+    """
+    from fivelayer.engines.training import TrainingCase, predict_training
+
+    cat = scenario.resolved_catalog
+    run = scenario.trainings[index]
+    system: System | None
+    if run.system is not None:
+        system = cat.systems.get(run.system)
+        chip = cat.accelerators.get(system.accelerator)
+    else:
+        assert run.accelerator is not None
+        chip = cat.accelerators.get(run.accelerator)
+        system = next((s for s in cat.systems if s.accelerator == chip.id), None)
+    facility = cat.facilities.get(scenario.facility.design)
+    case = TrainingCase(
+        accelerator=chip.id, count=run.count, model=run.model, tokens=run.tokens, precision=run.precision,
+        region=scenario.site.region, pue=scenario.facility.pue or facility.pue,
+    )  # fmt: skip
+    try:
+        prediction = predict_training(case, cat)
+    except InfeasibleConfiguration as exc:
+        raise InfeasibleConfiguration(f"training {run.name!r}: {exc}") from None
+    days_per_year = prediction.days * run.runs_per_year
+    if days_per_year > 365.0:
+        raise InfeasibleConfiguration(
+            f"training {run.name!r}: {run.runs_per_year:g} runs of {prediction.days:,.1f} days do not fit in a year "
+            f"on {run.count} x {chip.id}; use more accelerators or fewer runs"
+        )
+    per_system = system.accelerator_count if system else SERVER_ACCELERATORS
+    systems = math.ceil(run.count / per_system)
+    host_max = system.host_power_w if system else HOST_POWER_FRACTION_OF_TDP * chip.tdp_w * per_system
+    max_power = (system.max_power_w if system else chip.tdp_w * per_system + host_max) * systems
+    price = (system.price_usd if system else chip.price_usd * per_system * (1 + SERVER_COST_OVERHEAD)) * systems
+    busy = prediction.costs.it_energy_j / (prediction.days * 86400.0)
+    idle = run.count * chip.idle_power_w + HOST_IDLE_FRACTION * host_max * systems
+    unit = DeploymentUnit(
+        run.name, chip, system, prediction.model_id, run.count, systems, 0.0, busy, idle, max_power, price,
+        chip.price_usd * run.count, None if system is None or system.racks is None else system.racks * systems,
+        None, None, [f"training {run.name}: {a}" for a in prediction.assumptions[:3]],
+    )  # fmt: skip
+    summary = {
+        "name": run.name,
+        "model": prediction.model_id,
+        "accelerator": chip.id,
+        "accelerators": run.count,
+        "tokens": run.tokens,
+        "runs_per_year": run.runs_per_year,
+        "days_per_run": prediction.days,
+        "gpu_hours_per_run": prediction.gpu_hours,
+        "mfu": prediction.mfu,
+        "duty": days_per_year / 365.0,
+        "it_energy_mwh_per_run": prediction.costs.it_energy_j / 3.6e9,
+    }
+    return unit, summary

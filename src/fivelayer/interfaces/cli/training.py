@@ -7,7 +7,6 @@ import :mod:`.app` (which imports it), so it carries its own small option types.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,10 +18,9 @@ from rich.table import Table
 
 from fivelayer.catalog import CatalogSet, default_catalog
 from fivelayer.core.errors import FivelayerError
+from fivelayer.core.units import parse_count
 
 __all__ = ["parse_tokens", "predict_training_cmd"]
-
-_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 
 
 def parse_tokens(text: str) -> float:
@@ -31,13 +29,10 @@ def parse_tokens(text: str) -> float:
     >>> parse_tokens("15T"), parse_tokens("366b"), parse_tokens("1.5e13")
     (15000000000000.0, 366000000000.0, 15000000000000.0)
     """
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgtp]?)\s*(?:tokens?)?\s*", text.lower())
-    if not match:
-        raise FivelayerError(f"--tokens {text!r} is not a token count; write e.g. 15T, 366B or 1.5e13")
-    value = float(match.group(1)) * _SUFFIX[match.group(2)]
-    if value <= 0:
-        raise FivelayerError(f"--tokens must be positive (got {text!r})")
-    return value
+    try:
+        return parse_count(text, "--tokens")
+    except FivelayerError as exc:
+        raise FivelayerError(str(exc)) from None
 
 
 def _catalog(files: list[Path] | None) -> CatalogSet:
