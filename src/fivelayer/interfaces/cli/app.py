@@ -343,9 +343,10 @@ def validate_cmd(
 ) -> None:
     """Predicted vs measured for every reference row (leave-one-out), with median and P90 error per group."""
     from fivelayer.engines.calibration import summarise, validate
+    from fivelayer.engines.serving import validate_serving
     from fivelayer.engines.training import validate_training
 
-    rows = validate() + validate_training()
+    rows = validate() + validate_training() + validate_serving()
     summary = summarise(rows)
     if as_json:
         _print_json({"rows": [r.to_dict() for r in rows], "summary": summary})
@@ -386,9 +387,11 @@ def validate_cmd(
 
 def _register_optional_commands() -> None:
     """Commands defined in their own modules."""
+    from fivelayer.interfaces.cli.simulate import simulate_cmd
     from fivelayer.interfaces.cli.training import predict_training_cmd
 
     predict_app.command("training")(predict_training_cmd)
+    app.command("simulate")(simulate_cmd)
 
 
 _register_optional_commands()

@@ -1,0 +1,332 @@
+"""Workloads for the serving simulator: arrival processes, token lengths, multi-turn sessions, traces.
+
+Everything here is a pure function of its arguments and a seeded ``numpy.random.Generator`` passed in
+(named streams: :class:`fivelayer.core.streams.RandomStreams`). A :class:`Workload` is a set of requests as
+NumPy arrays, sorted by arrival time:
+
+- ``poisson_arrivals``: exponential gaps at a mean rate (memoryless traffic);
+- ``gamma_arrivals``: gamma gaps with a coefficient of variation ``cv`` (``cv`` > 1 is burstier than Poisson);
+- ``daily_profile_arrivals``: a Poisson process whose rate follows 24 hourly factors (time rescaling);
+- ``read_trace``: a CSV trace in the Azure LLM inference trace format
+  (``TIMESTAMP,ContextTokens,GeneratedTokens``; timestamps as seconds or ISO dates), or the columns
+  ``arrival_s,input_tokens,output_tokens``.
+
+>>> import numpy as np
+>>> t = poisson_arrivals(2.0, 4, np.random.default_rng(0))
+>>> t.shape, bool(np.all(np.diff(t) >= 0))
+((4,), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fivelayer.applications.application import TokenLengths
+from fivelayer.core.errors import FivelayerError
+
+__all__ = [
+    "TRACE_COLUMNS",
+    "Workload",
+    "daily_profile_arrivals",
+    "gamma_arrivals",
+    "multi_turn_sessions",
+    "poisson_arrivals",
+    "read_trace",
+    "sample_lengths",
+    "synthetic_workload",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: Accepted column names of a trace: (arrival, input tokens, output tokens). The first set is the public
+#: Azure LLM inference trace (Azure/AzurePublicDataset, AzureLLMInferenceTrace_{code,conv}.csv).
+TRACE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("TIMESTAMP", "ContextTokens", "GeneratedTokens"),
+    ("arrival_s", "input_tokens", "output_tokens"),
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Requests sorted by arrival: arrival time (s), prompt and output tokens, session and shared prefix.
+
+    ``prefix_tokens[i]`` is how many leading prompt tokens request ``i`` shares with the previous request of
+    its session (``session[i]``; -1 for a request without a session), which a prefix cache may hold.
+    """
+
+    arrival_s: FloatArray
+    input_tokens: IntArray
+    output_tokens: IntArray
+    session: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    prefix_tokens: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    source: str = "synthetic"
+
+    def __post_init__(self) -> None:
+        n = self.arrival_s.size
+        if self.session.size == 0 and n:
+            object.__setattr__(self, "session", np.full(n, -1, dtype=np.int64))
+        if self.prefix_tokens.size == 0 and n:
+            object.__setattr__(self, "prefix_tokens", np.zeros(n, dtype=np.int64))
+        sizes = {self.input_tokens.size, self.output_tokens.size, self.session.size, self.prefix_tokens.size}
+        if sizes != {n}:
+            raise FivelayerError("workload arrays must all have one entry per request")
+        if n and np.any(np.diff(self.arrival_s) < 0):
+            raise FivelayerError("workload arrivals must be sorted by time")
+        if n and (np.any(self.input_tokens < 1) or np.any(self.output_tokens < 1)):
+            raise FivelayerError("every request needs at least one input and one output token")
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.size)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.arrival_s[-1] - self.arrival_s[0]) if len(self) else 0.0
+
+    def head(self, n: int) -> Workload:
+        """The first ``n`` requests."""
+        return Workload(
+            self.arrival_s[:n], self.input_tokens[:n], self.output_tokens[:n], self.session[:n],
+            self.prefix_tokens[:n], self.source,
+        )  # fmt: skip
+
+
+# --- arrival processes -------------------------------------------------------------------------------
+
+
+def _check_rate(rate: float, n: int) -> None:
+    if not rate > 0 or not np.isfinite(rate):
+        raise FivelayerError(f"request rate must be a positive number of requests per second (got {rate})")
+    if n < 0:
+        raise FivelayerError(f"number of requests must be non-negative (got {n})")
+
+
+def poisson_arrivals(rate_per_s: float, n: int, rng: np.random.Generator, start_s: float = 0.0) -> FloatArray:
+    """``n`` arrival times of a Poisson process of ``rate_per_s`` (exponential gaps, the first after one gap)."""
+    _check_rate(rate_per_s, n)
+    return start_s + np.cumsum(rng.exponential(1.0 / rate_per_s, size=n))
+
+
+def gamma_arrivals(
+    rate_per_s: float, n: int, rng: np.random.Generator, cv: float = 2.0, start_s: float = 0.0
+) -> FloatArray:
+    """``n`` arrival times with gamma-distributed gaps of mean ``1/rate`` and coefficient of variation ``cv``.
+
+    Shape ``k = 1/cv^2``, scale ``1/(rate k)``: ``cv = 1`` is Poisson, larger ``cv`` bursty traffic.
+    """
+    _check_rate(rate_per_s, n)
+    if not cv > 0:
+        raise FivelayerError(f"burstiness cv must be positive (got {cv})")
+    shape = 1.0 / (cv * cv)
+    return start_s + np.cumsum(rng.gamma(shape, 1.0 / (rate_per_s * shape), size=n))
+
+
+def daily_profile_arrivals(
+    mean_rate_per_s: float,
+    n: int,
+    rng: np.random.Generator,
+    profile: tuple[float, ...] | list[float],
+    start_hour: float = 0.0,
+) -> FloatArray:
+    """``n`` arrivals of a Poisson process whose rate is ``mean_rate x profile[hour]`` (24 hourly factors).
+
+    Time rescaling: unit-rate Poisson points are mapped through the inverse of the cumulative intensity,
+    which is piecewise linear over the hours (and repeats daily). Times start at ``start_hour`` (0 = midnight)
+    and are returned relative to it, in seconds.
+    """
+    _check_rate(mean_rate_per_s, n)
+    factors = np.asarray(profile, dtype=np.float64)
+    if factors.size != 24 or np.any(factors < 0) or factors.sum() <= 0:
+        raise FivelayerError("a daily profile needs 24 non-negative hourly factors, not all zero")
+    hour_s = 3600.0
+    rates = mean_rate_per_s * factors
+    # Cumulative expected arrivals at each hour boundary, over enough days to hold n arrivals.
+    per_day = float(rates.sum() * hour_s)
+    start = start_hour % 24.0
+    unit = np.cumsum(rng.exponential(1.0, size=n))
+    offset = float(np.interp(start, np.arange(25), np.concatenate([[0.0], np.cumsum(rates * hour_s)])))
+    target = unit + offset
+    days = int(np.ceil((target[-1] if n else 0.0) / per_day)) + 1
+    hours = np.arange(24 * days + 1, dtype=np.float64)
+    cum = np.concatenate([[0.0], np.cumsum(np.tile(rates * hour_s, days))])
+    # Inverse of the non-decreasing, piecewise-linear cumulative intensity: the first hour boundary at or
+    # above each target closes a segment of positive rate (zero-rate hours are skipped over).
+    i = np.clip(np.searchsorted(cum, target, side="left"), 1, cum.size - 1)
+    t_hours = hours[i - 1] + (target - cum[i - 1]) / (cum[i] - cum[i - 1])
+    out: FloatArray = (t_hours - start) * hour_s
+    return out
+
+
+# --- token lengths -----------------------------------------------------------------------------------
+
+
+def sample_lengths(spec: TokenLengths | int | float, n: int, rng: np.random.Generator, maximum: int = 0) -> IntArray:
+    """``n`` token counts: a fixed number, or a :class:`TokenLengths` (fixed or lognormal with mean and cv).
+
+    A lognormal with mean ``m`` and coefficient of variation ``cv`` has ``sigma^2 = ln(1 + cv^2)`` and
+    ``mu = ln m - sigma^2/2``. Counts are rounded and clipped to ``[1, maximum]`` (no upper clip if 0).
+    """
+    if isinstance(spec, int | float):
+        spec = TokenLengths(distribution="fixed", mean=float(spec))
+    if spec.distribution == "fixed" or spec.cv == 0:
+        values = np.full(n, spec.mean)
+    else:
+        sigma2 = np.log1p(spec.cv**2)
+        values = rng.lognormal(np.log(max(spec.mean, 1e-9)) - sigma2 / 2.0, np.sqrt(sigma2), size=n)
+    out: IntArray = np.maximum(np.rint(values), 1).astype(np.int64)
+    if maximum:
+        out = np.minimum(out, maximum).astype(np.int64)
+    return out
+
+
+def multi_turn_sessions(
+    input_tokens: IntArray,
+    output_tokens: IntArray,
+    rng: np.random.Generator,
+    turns_mean: float,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Group consecutive requests into conversations of geometric length (mean ``turns_mean`` turns).
+
+    Turn ``j`` of a session re-sends the whole conversation so far: its prompt is the previous turn's
+    prompt and answer (the shared prefix) plus its own new tokens. Returns ``(session, input_tokens,
+    prefix_tokens)``: the session of each request, its full prompt and the prefix it shares.
+    """
+    n = input_tokens.size
+    if turns_mean < 1:
+        raise FivelayerError(f"turns per session must be at least 1 (got {turns_mean})")
+    session = np.empty(n, dtype=np.int64)
+    prompt = np.empty(n, dtype=np.int64)
+    prefix = np.zeros(n, dtype=np.int64)
+    # Sessions interleave in time: each request joins a random open session or starts a new one.
+    p_new = 1.0 / turns_mean
+    starts = rng.random(n) < p_new
+    if n:
+        starts[0] = True
+    open_sessions: list[int] = []
+    context: dict[int, int] = {}
+    choice = rng.random(n)
+    next_id = 0
+    for i in range(n):
+        if starts[i] or not open_sessions:
+            s = next_id
+            next_id += 1
+            open_sessions.append(s)
+            prefix[i] = 0
+            prompt[i] = input_tokens[i]
+        else:
+            s = open_sessions[int(choice[i] * len(open_sessions))]
+            prefix[i] = context[s]
+            prompt[i] = context[s] + input_tokens[i]
+        session[i] = s
+        context[s] = int(prompt[i] + output_tokens[i])
+        if len(open_sessions) > 64:  # conversations end; keep the most recent ones open
+            open_sessions.pop(0)
+    return session, prompt, prefix
+
+
+def synthetic_workload(
+    n: int,
+    rng_arrivals: np.random.Generator,
+    rng_lengths: np.random.Generator,
+    *,
+    rate_per_s: float,
+    input_tokens: TokenLengths | int,
+    output_tokens: TokenLengths | int,
+    arrival: str = "poisson",
+    burstiness_cv: float = 2.0,
+    daily_profile: tuple[float, ...] | None = None,
+    turns_mean: float = 1.0,
+    max_context: int = 0,
+) -> Workload:
+    """A synthetic workload: ``arrival`` is ``poisson``, ``gamma`` (bursty) or ``daily`` (needs a profile)."""
+    if arrival == "poisson":
+        t = poisson_arrivals(rate_per_s, n, rng_arrivals)
+    elif arrival == "gamma":
+        t = gamma_arrivals(rate_per_s, n, rng_arrivals, burstiness_cv)
+    elif arrival == "daily":
+        if daily_profile is None:
+            raise FivelayerError("a daily arrival process needs a daily_profile of 24 hourly factors")
+        t = daily_profile_arrivals(rate_per_s, n, rng_arrivals, daily_profile)
+    else:
+        raise FivelayerError(f"unknown arrival process {arrival!r}; use poisson, gamma or daily")
+    inp = sample_lengths(input_tokens, n, rng_lengths)
+    out = sample_lengths(output_tokens, n, rng_lengths)
+    if turns_mean > 1:
+        session, inp, prefix = multi_turn_sessions(inp, out, rng_lengths, turns_mean)
+    else:
+        session, prefix = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    if max_context:
+        # Keep every request within the model's context: trim the prompt (and the shared prefix with it).
+        inp = np.minimum(inp, np.maximum(max_context - out, 1))
+        out = np.minimum(out, max_context - inp)
+        prefix = np.minimum(prefix, inp - 1)
+    return Workload(t, inp, out, session, prefix, f"{arrival} at {rate_per_s:g} requests/s")
+
+
+# --- traces -----------------------------------------------------------------------------------------
+
+
+def read_trace(path: str | Path, limit: int = 0) -> Workload:
+    """Read a CSV trace of requests; errors name the file and line.
+
+    Columns ``TIMESTAMP,ContextTokens,GeneratedTokens`` (the Azure LLM inference trace) or
+    ``arrival_s,input_tokens,output_tokens``. Timestamps are seconds or ISO dates, non-decreasing; arrival
+    times are returned relative to the first. Token counts are non-negative integers (0 is read as 1).
+    """
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise FivelayerError(f"trace file {file} does not exist")
+    try:
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False, nrows=limit or None, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise FivelayerError(f"{file}: not a readable CSV file ({exc})") from None
+    header = [c.strip() for c in frame.columns]
+    frame.columns = pd.Index(header)
+    names = next((cols for cols in TRACE_COLUMNS if all(c in header for c in cols)), None)
+    if names is None:
+        wanted = " or ".join(",".join(cols) for cols in TRACE_COLUMNS)
+        missing = [c for c in TRACE_COLUMNS[0] if c not in header]
+        raise FivelayerError(
+            f"{file} line 1: missing column(s) {', '.join(missing)}; a trace needs the columns {wanted} "
+            f"(found: {', '.join(header) or 'none'})"
+        )
+    t_col, in_col, out_col = names
+    tokens = []
+    for col in (in_col, out_col):
+        raw = frame[col].str.strip()
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values))
+        if bad.any():
+            i = int(np.argmax(bad))
+            reason = "negative" if np.isfinite(values[i]) and values[i] < 0 else "not a whole number"
+            raise FivelayerError(f"{file} line {i + 2}: {col} is {reason} ({raw.iloc[i]!r})")
+        tokens.append(np.maximum(values, 1).astype(np.int64))
+    stamps = frame[t_col].str.strip()
+    seconds = pd.to_numeric(stamps, errors="coerce").to_numpy(dtype=np.float64)
+    if len(stamps) and np.isnan(seconds).all():
+        parsed = pd.to_datetime(stamps, errors="coerce", format="ISO8601")
+        nat = parsed.isna().to_numpy()
+        if nat.any():
+            i = int(np.argmax(nat))
+            raise FivelayerError(f"{file} line {i + 2}: {t_col} is not a time ({stamps.iloc[i]!r})")
+        ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        seconds = (ns - ns[0]).astype(np.float64) / 1e9
+    elif np.isnan(seconds).any():
+        i = int(np.argmax(np.isnan(seconds)))
+        raise FivelayerError(f"{file} line {i + 2}: {t_col} is not a number of seconds ({stamps.iloc[i]!r})")
+    if len(seconds) == 0:
+        raise FivelayerError(f"{file}: the trace has no requests")
+    back = np.diff(seconds) < 0
+    if back.any():
+        i = int(np.argmax(back)) + 1
+        raise FivelayerError(
+            f"{file} line {i + 2}: timestamps out of order ({stamps.iloc[i]!r} is before {stamps.iloc[i - 1]!r})"
+        )
+    arrival = seconds - seconds[0]
+    return Workload(arrival, tokens[0], tokens[1], source=str(file))

@@ -1,0 +1,127 @@
+"""What the serving simulator simulates: replica groups, the engine's scheduler settings, the router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fivelayer.core.errors import FivelayerError
+
+__all__ = ["DEFAULT_TPOT_SLO_S", "DEFAULT_TTFT_SLO_S", "EngineOptions", "ReplicaGroup", "ServingConfig"]
+
+Role = Literal["mixed", "prefill", "decode"]
+Router = Literal["round-robin", "least-outstanding", "kv-aware"]
+Preemption = Literal["recompute", "swap"]
+
+#: Default latency targets for goodput: the MLPerf Inference Llama 2 70B server constraints (TTFT p99 2 s,
+#: TPOT p99 200 ms; mlcommons/inference language/llama2-70b README). Assumption for other models.
+DEFAULT_TTFT_SLO_S = 2.0
+DEFAULT_TPOT_SLO_S = 0.2
+#: Host link for KV swap (PCIe Gen5 x16, about 64 GB/s one direction). Assumption.
+HOST_LINK_BYTES_PER_S = 64e9
+#: Fixed latency of one KV-cache transfer between a prefill and a decode replica (RDMA set-up). Assumption.
+KV_TRANSFER_LATENCY_S = 1e-3
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Scheduler settings of every replica, named as vLLM names them.
+
+    Defaults (assumptions, from vLLM's engine arguments): 16-token KV blocks, at most 256 running sequences,
+    8,192 tokens per step, chunked prefill, recompute on preemption, prefix caching on.
+    """
+
+    block_size: int = 16
+    #: Running sequences per replica; ``None``: 256, or fewer where memory holds fewer at full length.
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int = 8192
+    chunked_prefill: bool = True
+    preemption: Preemption = "recompute"
+    prefix_caching: bool = True
+    #: Speculative decoding: draft tokens checked per step and the per-token acceptance rate.
+    speculative_tokens: int = 0
+    acceptance_rate: float = 0.7
+    #: Most decode steps advanced at once while nothing changes a replica's batch (exact; a performance knob).
+    max_run_steps: int = 256
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.block_size < 1:
+            problems.append(f"block_size must be at least 1 (got {self.block_size})")
+        if self.max_num_seqs is not None and self.max_num_seqs < 1:
+            problems.append(f"max_num_seqs must be at least 1 (got {self.max_num_seqs})")
+        if self.max_num_batched_tokens < 1:
+            problems.append(f"max_num_batched_tokens must be at least 1 (got {self.max_num_batched_tokens})")
+        if self.preemption not in ("recompute", "swap"):
+            problems.append(f"preemption must be recompute or swap (got {self.preemption!r})")
+        if self.speculative_tokens < 0:
+            problems.append(f"speculative_tokens must be non-negative (got {self.speculative_tokens})")
+        if not 0.0 <= self.acceptance_rate < 1.0:
+            problems.append(f"acceptance_rate must be in [0, 1) (got {self.acceptance_rate})")
+        if self.max_run_steps < 1:
+            problems.append(f"max_run_steps must be at least 1 (got {self.max_run_steps})")
+        if problems:
+            raise FivelayerError("; ".join(problems))
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens a sequence gains per decode step: ``(1 - a^(k+1)) / (1 - a)`` with ``k`` draft
+        tokens at acceptance ``a`` (Leviathan et al., 2023, eq. 1); 1 without speculation."""
+        k, a = self.speculative_tokens, self.acceptance_rate
+        if k == 0:
+            return 1.0
+        return (1.0 - a ** (k + 1)) / (1.0 - a)
+
+
+@dataclass(frozen=True)
+class ReplicaGroup:
+    """``count`` accelerators of one kind, split into replicas of ``tp x pp`` (searched if not given)."""
+
+    accelerator: str
+    count: int
+    role: Role = "mixed"
+    tp: int | None = None
+    pp: int | None = None
+    ep: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise FivelayerError(f"a replica group needs at least 1 accelerator (got {self.count})")
+        if self.role not in ("mixed", "prefill", "decode"):
+            raise FivelayerError(f"role must be mixed, prefill or decode (got {self.role!r})")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """A cluster serving one model: replica groups, router, engine settings, latency targets."""
+
+    model: str
+    groups: tuple[ReplicaGroup, ...]
+    precision: str = "fp8"
+    router: Router = "least-outstanding"
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    ttft_slo_s: float = DEFAULT_TTFT_SLO_S
+    tpot_slo_s: float = DEFAULT_TPOT_SLO_S
+    #: Network bandwidth for KV transfer between pools (default: the prefill accelerator's scale-out link).
+    kv_transfer_bytes_per_s: float | None = None
+    #: Stop at this simulated time (requests still queued or running are reported as such); None: drain.
+    horizon_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            raise FivelayerError("a cluster needs at least one replica group")
+        if self.router not in ("round-robin", "least-outstanding", "kv-aware"):
+            raise FivelayerError(f"router must be round-robin, least-outstanding or kv-aware (got {self.router!r})")
+        roles = {g.role for g in self.groups}
+        if ("prefill" in roles) != ("decode" in roles):
+            raise FivelayerError("disaggregated serving needs both a prefill and a decode group")
+        if "mixed" in roles and "prefill" in roles:
+            raise FivelayerError("mix either mixed groups or prefill/decode groups, not both")
+        if self.ttft_slo_s <= 0 or self.tpot_slo_s <= 0:
+            raise FivelayerError("latency targets must be positive")
+        if self.horizon_s is not None and self.horizon_s <= 0:
+            raise FivelayerError("horizon must be positive")
+
+    @property
+    def disaggregated(self) -> bool:
+        return any(g.role == "prefill" for g in self.groups)

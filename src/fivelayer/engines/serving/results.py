@@ -1,0 +1,288 @@
+"""What a serving simulation reports: latency percentiles, goodput, throughput, time series, records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fivelayer.core.errors import FivelayerError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fivelayer.applications.workload import Workload
+    from fivelayer.engines.serving.config import ServingConfig
+    from fivelayer.engines.serving.replica import Replica, RequestState
+    from fivelayer.engines.serving.simulator import ReplicaPlan
+
+__all__ = ["SimulationResult", "StepLog"]
+
+FloatArray = NDArray[np.float64]
+PERCENTILES = (50, 90, 99)
+_LOG_FIELDS = ("replica", "start", "end", "steps", "batch", "prefill", "energy", "waiting", "running", "blocks")
+
+
+class StepLog:
+    """One row per step or decode run of a replica, in growable NumPy columns."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[float, ...]] = []
+
+    def add(self, replica: int, start: float, end: float, steps: int, batch: int, prefill: float, energy: float,
+            waiting: int, running: int, blocks: int) -> None:  # fmt: skip
+        self._rows.append((replica, start, end, steps, batch, prefill, energy, waiting, running, blocks))
+
+    def columns(self) -> dict[str, FloatArray]:
+        if not self._rows:
+            return {k: np.zeros(0) for k in _LOG_FIELDS}
+        arr = np.array(self._rows, dtype=np.float64)
+        return {k: arr[:, i] for i, k in enumerate(_LOG_FIELDS)}
+
+
+def _percentiles(values: FloatArray) -> dict[str, float | None]:
+    v = values[np.isfinite(values)]
+    out: dict[str, float | None] = dict.fromkeys([*(f"p{p}" for p in PERCENTILES), "mean"])
+    if v.size:
+        pct = np.percentile(v, PERCENTILES)
+        out = {f"p{p}": float(x) for p, x in zip(PERCENTILES, pct, strict=True)}
+        out["mean"] = float(v.mean())
+    return out
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Results of one simulation. ``to_dict()`` is the ``--json`` output; ``to_frame()`` the per-request records."""
+
+    summary: dict[str, Any]
+    records: dict[str, NDArray[Any]]
+    timeseries: dict[str, list[float]]
+    assumptions: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.summary[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.summary, "timeseries": self.timeseries, "assumptions": self.assumptions}
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.records)
+
+    def write_records(self, path: str | Path) -> Path:
+        """Per-request records to ``.parquet`` (needs pyarrow), ``.duckdb`` (needs duckdb) or ``.csv``."""
+        file = Path(path)
+        suffix = file.suffix.lower()
+        frame = self.to_frame()
+        if suffix == ".csv":
+            frame.to_csv(file, index=False)
+        elif suffix == ".parquet":
+            try:
+                import pyarrow  # type: ignore[import-not-found]  # noqa: F401
+            except ImportError:
+                raise FivelayerError(
+                    f"writing {file} needs pyarrow, which is not installed: pip install pyarrow (or use .csv)"
+                ) from None
+            frame.to_parquet(file, index=False)
+        elif suffix == ".duckdb":
+            try:
+                import duckdb  # type: ignore[import-not-found]
+            except ImportError:
+                raise FivelayerError(
+                    f"writing {file} needs duckdb, which is not installed: pip install duckdb (or use .csv)"
+                ) from None
+            con = duckdb.connect(str(file))
+            try:
+                con.register("records_frame", frame)
+                con.execute("CREATE OR REPLACE TABLE requests AS SELECT * FROM records_frame")
+            finally:
+                con.close()
+        else:
+            raise FivelayerError(f"records file {file}: use a .parquet, .duckdb or .csv name")
+        return file
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        workload: Workload,
+        config: ServingConfig,
+        state: RequestState,
+        log: StepLog,
+        replicas: list[Replica],
+        plans: list[ReplicaPlan],
+        end_s: float,
+        arrived: int,
+        seed: int,
+    ) -> SimulationResult:
+        s = state
+        finished = np.isfinite(s.finish)
+        ttft = s.first - s.arrival
+        e2e = s.finish - s.arrival
+        out = s.output
+        tpot = np.where(out > 1, (s.finish - s.first) / np.maximum(out - 1, 1), np.nan)
+        start = float(s.arrival[0])
+        duration = max(end_s - start, 1e-12)
+        meets = finished & (ttft <= config.ttft_slo_s) & (np.isnan(tpot) | (tpot <= config.tpot_slo_s))
+        generated = float(s.gen.sum())
+        tokens_done = float(out[finished].sum())
+        cols = log.columns()
+        energy_busy = float(cols["energy"].sum())
+        idle_j = sum(r.timer.idle_power_w() * max(duration - r.busy_s, 0.0) for r in replicas)
+        devices = sum(r.timer.devices for r in replicas)
+        waiting_end = sum(len(r.waiting) for r in replicas)
+        running_end = sum(r.running for r in replicas)
+        dropped = int(s.dropped.sum())
+        prefix_possible = float(s.prefix.sum())
+        series = _timeseries(cols, start, end_s, replicas)
+        arrival_span = max(float(s.arrival[-1]) - start, 1e-12)
+        offered = arrived / arrival_span if arrived > 1 else 0.0
+        completion_rate = float(finished.sum()) / duration
+        growing = _queue_growing(ttft, s.arrival, finished) or (waiting_end + running_end > 0)
+        summary: dict[str, Any] = {
+            "requests": len(workload),
+            "arrived": arrived,
+            "finished": int(finished.sum()),
+            "running": running_end,
+            "waiting": waiting_end,
+            "dropped": dropped,
+            "simulated_s": duration,
+            "offered_requests_per_s": offered,
+            "throughput_requests_per_s": completion_rate,
+            "throughput_tokens_per_s": generated / duration,
+            "finished_output_tokens": tokens_done,
+            "ttft_s": _percentiles(ttft),
+            "tpot_s": _percentiles(tpot),
+            "e2e_s": _percentiles(e2e),
+            "goodput_requests_per_s": float(meets.sum()) / duration,
+            "slo_attainment": float(meets.sum()) / max(arrived, 1),
+            "latency_targets": {"ttft_s": config.ttft_slo_s, "tpot_s": config.tpot_slo_s},
+            "sustainable": not growing,
+            "queue_growing": growing,
+            "preemptions": int(s.preemptions.sum()),
+            "prefix_cache_hit_rate": float(s.hit.sum()) / prefix_possible if prefix_possible else None,
+            "prefix_cache_hit_tokens": int(s.hit.sum()),
+            "energy_j": energy_busy + idle_j,
+            "energy_per_output_token_j": (energy_busy + idle_j) / generated if generated else None,
+            "mean_power_w": (energy_busy + idle_j) / duration,
+            "utilisation": float(sum(r.busy_s for r in replicas)) / (duration * len(replicas)),
+            "mean_batch": float((cols["batch"] * cols["steps"]).sum() / max(cols["steps"].sum(), 1.0)),
+            "steps": int(cols["steps"].sum()),
+            "cluster": [
+                {
+                    "accelerator": p.accelerator,
+                    "role": p.group.role,
+                    "devices": p.group.count,
+                    "replicas": p.replicas,
+                    "tp": p.tp,
+                    "pp": p.pp,
+                    "ep": p.ep,
+                    "kv_blocks_per_replica": p.kv_blocks,
+                    "kv_tokens_per_replica": p.kv_blocks * config.engine.block_size,
+                    "max_num_seqs": p.max_seqs,
+                }
+                for p in plans
+            ],
+            "devices": devices,
+            "model": config.model,
+            "precision": config.precision,
+            "router": config.router,
+            "seed": seed,
+            "workload": workload.source,
+        }
+        records = {
+            "request": np.arange(len(workload)),
+            "arrival_s": s.arrival,
+            "input_tokens": s.input,
+            "output_tokens": out.astype(np.int64),
+            "session": s.session,
+            "prefix_hit_tokens": s.hit,
+            "replica": s.replica,
+            "decode_replica": s.decode_replica,
+            "first_token_s": s.first,
+            "finish_s": s.finish,
+            "ttft_s": ttft,
+            "tpot_s": tpot,
+            "e2e_s": e2e,
+            "preemptions": s.preemptions,
+            "dropped": s.dropped,
+        }
+        g = config.engine
+        assumptions = [
+            f"continuous batching per replica: {g.block_size}-token KV blocks, up to {g.max_num_batched_tokens:,} "
+            f"tokens per step, {'chunked' if g.chunked_prefill else 'whole'} prefill, {g.preemption} on preemption, "
+            f"prefix caching {'on' if g.prefix_caching else 'off'}",
+            "step time and energy from the step-cost model (fivelayer.models.step.step_cost), "
+            "decode context = tokens in the KV cache before the step",
+            f"goodput: requests with TTFT <= {config.ttft_slo_s:g} s and TPOT <= {config.tpot_slo_s:g} s per second",
+            "idle replicas draw their accelerators' idle power; host power is not included",
+        ]
+        if g.speculative_tokens:
+            assumptions.append(
+                f"speculative decoding: {g.speculative_tokens} draft tokens at acceptance {g.acceptance_rate:g} "
+                f"give {g.tokens_per_step:.2f} tokens per step (expected value); the draft model's cost is not modelled"
+            )
+        if config.disaggregated:
+            assumptions.append("KV transfer: 1 ms + KV bytes over the prefill accelerator's scale-out link")
+        return cls(summary=summary, records=records, timeseries=series, assumptions=assumptions)
+
+
+def _queue_growing(ttft: FloatArray, arrival: FloatArray, finished: NDArray[np.bool_]) -> bool:
+    """Whether waiting times grow over the run: the median TTFT of the last fifth of arrivals is more than
+    twice that of the first fifth plus half a second (a stable queue keeps its waiting time)."""
+    n = arrival.size
+    if n < 10:
+        return False
+    fifth = n // 5
+    early = ttft[:fifth][finished[:fifth]]
+    late = ttft[-fifth:]
+    late = np.where(np.isfinite(late), late, np.inf)
+    if early.size == 0:
+        return True
+    return bool(np.median(late) > 2.0 * float(np.median(early)) + 0.5)
+
+
+def _timeseries(cols: dict[str, FloatArray], start: float, end: float, replicas: list[Replica],
+                bins: int = 60) -> dict[str, list[float]]:  # fmt: skip
+    """Queue, batch, utilisation and power in ``bins`` equal intervals (each step counted at its midpoint)."""
+    span = max(end - start, 1e-12)
+    edges = np.linspace(start, start + span, bins + 1)
+    width = span / bins
+    if cols["start"].size == 0:
+        zeros = [0.0] * bins
+        return {"time_s": edges[:-1].tolist(), "waiting": zeros, "running": zeros, "batch": zeros,
+                "utilisation": zeros, "power_w": zeros, "energy_j": zeros}  # fmt: skip
+    mid = 0.5 * (cols["start"] + cols["end"])
+    idx = np.clip(((mid - start) / width).astype(np.int64), 0, bins - 1)
+    dur = cols["end"] - cols["start"]
+    count = np.bincount(idx, minlength=bins).astype(np.float64)
+    per = np.maximum(count, 1.0)
+    steps = np.bincount(idx, weights=cols["steps"], minlength=bins)
+    busy = np.bincount(idx, weights=dur, minlength=bins)
+    energy = np.bincount(idx, weights=cols["energy"], minlength=bins)
+    idle_w = sum(r.timer.idle_power_w() for r in replicas)
+    idle_share = np.clip(1.0 - busy / (width * len(replicas)), 0.0, 1.0)
+    power = energy / width + idle_w * idle_share
+    return {
+        "time_s": (edges[:-1] - start).tolist(),
+        # Requests waiting and running, summed over the replicas that stepped in the interval (mean per step).
+        "waiting": (np.bincount(idx, weights=cols["waiting"], minlength=bins) / per * _reps(idx, cols, bins)).tolist(),
+        "running": (np.bincount(idx, weights=cols["running"], minlength=bins) / per * _reps(idx, cols, bins)).tolist(),
+        "batch": (
+            np.bincount(idx, weights=cols["batch"] * cols["steps"], minlength=bins) / np.maximum(steps, 1.0)
+        ).tolist(),
+        "utilisation": np.clip(busy / (width * len(replicas)), 0.0, 1.0).tolist(),
+        "power_w": power.tolist(),
+        "energy_j": np.cumsum(energy + idle_w * idle_share * width).tolist(),
+    }
+
+
+def _reps(idx: NDArray[np.int64], cols: dict[str, FloatArray], bins: int) -> FloatArray:
+    """Distinct replicas that logged a step in each interval."""
+    pairs = np.unique(idx * 1_000_000 + cols["replica"].astype(np.int64))
+    out: FloatArray = np.bincount(pairs // 1_000_000, minlength=bins).astype(np.float64)
+    return out

@@ -1,0 +1,177 @@
+"""``fivelayer simulate``: the serving simulator on the command line (registered by app.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from fivelayer.applications.application import TokenLengths
+from fivelayer.core.errors import FivelayerError
+
+__all__ = ["simulate_cmd"]
+
+#: Runs with at least this many requests show a progress bar (unless --json).
+PROGRESS_MIN_REQUESTS = 5000
+
+
+def _lengths(mean: int, cv: float) -> TokenLengths | int:
+    if cv < 0:
+        raise FivelayerError(f"a coefficient of variation must be non-negative (got {cv})")
+    return mean if cv == 0 else TokenLengths(distribution="lognormal", mean=float(mean), cv=cv)
+
+
+def simulate_cmd(
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(help="Scenario YAML file (not yet supported: use the direct form)", show_default=False),
+    ] = None,
+    accelerator: Annotated[str | None, typer.Option(help="Catalog accelerator id, e.g. h100-sxm")] = None,
+    count: Annotated[int, typer.Option(help="Number of accelerators (of the decode pool if --prefill-count)")] = 8,
+    model: Annotated[str | None, typer.Option(help="Catalog model id, e.g. llama-3.1-8b")] = None,
+    precision: Annotated[str, typer.Option(help="fp8, fp4, bf16, int8, int4 (weight-only)...")] = "fp8",
+    rate: Annotated[float | None, typer.Option(help="Mean arrival rate, requests per second")] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="CSV trace: TIMESTAMP,ContextTokens,GeneratedTokens (Azure format)")
+    ] = None,
+    requests: Annotated[int | None, typer.Option(help="Requests to simulate (default 1,000; a trace: all)")] = None,
+    input_tokens: Annotated[int, typer.Option(help="Mean prompt tokens per request (with --rate)")] = 1024,
+    output_tokens: Annotated[int, typer.Option(help="Mean generated tokens per request (with --rate)")] = 256,
+    input_cv: Annotated[float, typer.Option(help="Coefficient of variation of prompt lengths (0: fixed)")] = 0.0,
+    output_cv: Annotated[float, typer.Option(help="Coefficient of variation of output lengths (0: fixed)")] = 0.0,
+    arrival: Annotated[str, typer.Option(help="Arrival process: poisson or gamma (bursty)")] = "poisson",
+    burstiness: Annotated[float, typer.Option(help="Gap coefficient of variation of gamma arrivals")] = 2.0,
+    turns: Annotated[float, typer.Option(help="Mean turns per conversation (prefix reuse); 1: none")] = 1.0,
+    tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree per replica (default: searched)")] = None,
+    pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree per replica (default: searched)")] = None,
+    ep: Annotated[int | None, typer.Option(help="Expert-parallel degree per replica")] = None,
+    prefill_count: Annotated[
+        int | None, typer.Option(help="Accelerators in a separate prefill pool (disaggregated serving)")
+    ] = None,
+    router: Annotated[str, typer.Option(help="round-robin, least-outstanding or kv-aware")] = "least-outstanding",
+    max_num_seqs: Annotated[int | None, typer.Option(help="Running sequences per replica (default 256)")] = None,
+    max_batched_tokens: Annotated[int, typer.Option(help="Token budget per step")] = 8192,
+    preemption: Annotated[str, typer.Option(help="recompute or swap")] = "recompute",
+    prefix_caching: Annotated[bool, typer.Option(help="Keep finished conversations' KV for reuse")] = True,
+    speculative_tokens: Annotated[int, typer.Option(help="Draft tokens checked per step (0: off)")] = 0,
+    acceptance_rate: Annotated[float, typer.Option(help="Per-token acceptance of speculative drafts")] = 0.7,
+    ttft_slo: Annotated[float, typer.Option(help="TTFT target for goodput, seconds")] = 2.0,
+    tpot_slo: Annotated[float, typer.Option(help="TPOT target for goodput, seconds")] = 0.2,
+    horizon: Annotated[float | None, typer.Option(help="Stop at this simulated time, seconds (default: drain)")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    records: Annotated[Path | None, typer.Option(help="Write per-request records to .parquet, .duckdb or .csv")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
+    catalog: Annotated[
+        list[Path] | None, typer.Option("--catalog", help="A YAML file of your own records.", show_default=False)
+    ] = None,
+) -> None:
+    """Simulate serving: latency percentiles (TTFT, TPOT, end to end), goodput, throughput, power."""
+    from fivelayer.applications.workload import read_trace, synthetic_workload
+    from fivelayer.catalog import default_catalog
+    from fivelayer.core.streams import RandomStreams
+    from fivelayer.engines.serving import EngineOptions, ReplicaGroup, ServingConfig, simulate
+
+    if scenario is not None:
+        raise FivelayerError(
+            f"{scenario}: the scenario form of simulate is not available yet; use the direct form "
+            "(--accelerator, --count, --model, --rate or --trace)"
+        )
+    missing = [name for name, value in (("--accelerator", accelerator), ("--model", model)) if value is None]
+    if missing:
+        raise FivelayerError(f"give {' and '.join(missing)}, and --rate R or --trace FILE")
+    if (rate is None) == (trace is None):
+        raise FivelayerError("give exactly one of --rate R (synthetic arrivals) or --trace FILE")
+    if requests is not None and requests < 1:
+        raise FivelayerError(f"--requests must be at least 1 (got {requests})")
+    if seed < 0:
+        raise FivelayerError(f"--seed must be non-negative (got {seed})")
+    assert accelerator is not None and model is not None
+    cat = default_catalog()
+    for path in catalog or []:
+        cat = cat.with_file(path)
+    max_context = cat.language_model(model).max_context_tokens
+    streams = RandomStreams(seed)
+    if trace is not None:
+        workload = read_trace(trace, limit=requests or 0)
+    else:
+        assert rate is not None
+        if input_tokens < 1 or output_tokens < 1:
+            raise FivelayerError("--input-tokens and --output-tokens must be at least 1")
+        workload = synthetic_workload(
+            requests or 1000, streams.generator("arrivals"), streams.generator("lengths"), rate_per_s=rate,
+            input_tokens=_lengths(input_tokens, input_cv), output_tokens=_lengths(output_tokens, output_cv),
+            arrival=arrival, burstiness_cv=burstiness, turns_mean=turns, max_context=max_context,
+        )  # fmt: skip
+    groups = [ReplicaGroup(accelerator, count, "decode" if prefill_count else "mixed", tp, pp, ep)]
+    if prefill_count:
+        groups.insert(0, ReplicaGroup(accelerator, prefill_count, "prefill", tp, pp, ep))
+    config = ServingConfig(
+        model=model, groups=tuple(groups), precision=precision, router=router,  # type: ignore[arg-type]
+        engine=EngineOptions(
+            max_num_seqs=max_num_seqs, max_num_batched_tokens=max_batched_tokens,
+            preemption=preemption,  # type: ignore[arg-type]
+            prefix_caching=prefix_caching, speculative_tokens=speculative_tokens, acceptance_rate=acceptance_rate,
+        ),
+        ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo, horizon_s=horizon,
+    )  # fmt: skip
+    if as_json or len(workload) < PROGRESS_MIN_REQUESTS:
+        result = simulate(workload, config, seed=seed, catalog=cat)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} requests"),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("simulate", total=len(workload))
+            result = simulate(workload, config, seed=seed, catalog=cat,
+                              progress=lambda done, total: bar.update(task, completed=done))  # fmt: skip
+    if records is not None:
+        result.write_records(records)
+    data = result.to_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    _print_table(data)
+
+
+def _ms(p: dict[str, Any]) -> str:
+    return " / ".join("-" if p[k] is None else f"{p[k] * 1e3:,.1f}" for k in ("p50", "p90", "p99")) + " ms"
+
+
+def _print_table(d: dict[str, Any]) -> None:
+    out = Console(soft_wrap=True)
+    cluster = ", ".join(
+        f"{c['replicas']} x ({c['tp']}x{c['pp']} {c['accelerator']}){'' if c['role'] == 'mixed' else ' ' + c['role']}"
+        for c in d["cluster"]
+    )
+    table = Table(title=f"{d['model']} ({d['precision']}) on {cluster}: {d['workload']}", show_header=False)
+    table.add_column("quantity", style="bold")
+    table.add_column("value")
+    rows = [
+        ("requests", f"{d['finished']:,} finished of {d['requests']:,} ({d['running']} running, "
+                     f"{d['waiting']} waiting, {d['dropped']} dropped)"),
+        ("TTFT p50 / p90 / p99", _ms(d["ttft_s"])),
+        ("TPOT p50 / p90 / p99", _ms(d["tpot_s"])),
+        ("end to end p50 / p90 / p99", _ms(d["e2e_s"])),
+        ("throughput", f"{d['throughput_tokens_per_s']:,.0f} output tokens/s, {d['throughput_requests_per_s']:,.2f} "
+                       f"requests/s (offered {d['offered_requests_per_s']:,.2f})"),
+        ("goodput", f"{d['goodput_requests_per_s']:,.2f} requests/s within TTFT {d['latency_targets']['ttft_s']:g} s "
+                    f"and TPOT {d['latency_targets']['tpot_s']:g} s ({100 * d['slo_attainment']:.1f} %)"),
+        ("load", "sustainable" if d["sustainable"] else "NOT sustainable: queues grow"),
+        ("mean batch, utilisation", f"{d['mean_batch']:,.1f} sequences, {100 * d['utilisation']:.1f} % busy"),
+        ("preemptions", f"{d['preemptions']:,}"),
+        ("power, energy", f"{d['mean_power_w'] / 1e3:,.2f} kW mean, {d['energy_j'] / 3.6e6:,.3f} kWh (accelerators)"),
+    ]  # fmt: skip
+    if d["prefix_cache_hit_rate"] is not None:
+        rows.append(("prefix cache hits", f"{100 * d['prefix_cache_hit_rate']:.1f} % of shared prefix tokens"))
+    for label, value in rows:
+        table.add_row(label, escape(value))
+    out.print(table)
+    for line in d["assumptions"]:
+        out.print(f"  - {escape(line)}", highlight=False)

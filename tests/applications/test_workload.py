@@ -1,0 +1,90 @@
+"""Arrival processes, token lengths and trace reading (applications/workload.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fivelayer.applications.application import TokenLengths
+from fivelayer.applications.workload import (
+    daily_profile_arrivals,
+    gamma_arrivals,
+    multi_turn_sessions,
+    poisson_arrivals,
+    read_trace,
+    sample_lengths,
+)
+from fivelayer.core.errors import FivelayerError
+from tests.conftest import SHARED
+
+AZURE = SHARED / "data" / "azure-llm-inference-2023"
+
+
+def test_poisson_gaps_average_one_over_rate() -> None:
+    t = poisson_arrivals(4.0, 40_000, np.random.default_rng(1))
+    gaps = np.diff(t)
+    assert gaps.mean() == pytest.approx(0.25, rel=0.02)
+    assert gaps.std() / gaps.mean() == pytest.approx(1.0, rel=0.03)  # exponential: cv 1
+
+
+def test_gamma_gaps_have_the_requested_burstiness() -> None:
+    gaps = np.diff(gamma_arrivals(10.0, 40_000, np.random.default_rng(2), cv=3.0))
+    assert gaps.mean() == pytest.approx(0.1, rel=0.05)
+    assert gaps.std() / gaps.mean() == pytest.approx(3.0, rel=0.05)
+
+
+def test_daily_profile_puts_arrivals_where_the_rate_is() -> None:
+    profile = [0.0] * 12 + [2.0] * 12  # nothing before noon, twice the mean after
+    t = daily_profile_arrivals(0.01, 800, np.random.default_rng(3), profile)
+    hours = (t / 3600.0) % 24
+    assert np.all(hours >= 12.0)
+    # 0.01/s x 2 x 12 h = 864 arrivals a day: 800 arrivals fill most of the first day.
+    assert t[-1] / 3600.0 == pytest.approx(12 + 800 / 864 * 12, rel=0.05)
+
+
+def test_lognormal_lengths_have_mean_and_cv() -> None:
+    x = sample_lengths(TokenLengths(distribution="lognormal", mean=500, cv=1.0), 50_000, np.random.default_rng(4))
+    assert x.mean() == pytest.approx(500, rel=0.03)
+    assert x.std() / x.mean() == pytest.approx(1.0, rel=0.08)
+    assert sample_lengths(7, 3, np.random.default_rng(0)).tolist() == [7, 7, 7]
+
+
+def test_multi_turn_prompts_carry_the_conversation() -> None:
+    inp = np.array([10, 20, 30, 40])
+    out = np.array([5, 5, 5, 5])
+    session, prompt, prefix = multi_turn_sessions(inp, out, np.random.default_rng(0), turns_mean=1e9)
+    # One session (never a new one after the first): each prompt = previous prompt + answer + new tokens.
+    assert session.tolist() == [0, 0, 0, 0]
+    assert prompt.tolist() == [10, 35, 70, 115]
+    assert prefix.tolist() == [0, 15, 40, 75]
+
+
+def test_azure_trace_reads_with_relative_arrival_times() -> None:
+    w = read_trace(AZURE / "AzureLLMInferenceTrace_conv.csv")
+    assert len(w) == 19366
+    # 18:15:46.6805900 -> 18:15:50.9951690 is 4.314579 s (lines 2 and 3 of the file).
+    assert w.arrival_s[:2].tolist() == pytest.approx([0.0, 4.314579])
+    assert w.input_tokens[:2].tolist() == [374, 396]
+    assert w.output_tokens[:2].tolist() == [44, 109]
+    assert read_trace(AZURE / "AzureLLMInferenceTrace_code.csv", limit=5).input_tokens.tolist()[0] == 4808
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("TIMESTAMP,ContextTokens\n1,2\n", "line 1: missing column(s) GeneratedTokens"),
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1,ten,5\n", "line 3: ContextTokens is not a whole number"),
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1,10,-5\n", "line 3: GeneratedTokens is negative"),
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n2,10,5\n1,10,5\n", "line 4: timestamps out of order"),
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00,1,1\nsoon,1,1\n", "line 3: TIMESTAMP is not"),
+    ],
+)
+def test_malformed_trace_names_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(FivelayerError) as info:
+        read_trace(path)
+    assert str(path) in str(info.value)
+    assert message in str(info.value)

@@ -1,0 +1,194 @@
+"""The serving simulator: step tables, hand-worked timelines, invariants, determinism, saturation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fivelayer.applications.workload import Workload
+from fivelayer.catalog import default_catalog
+from fivelayer.chips.performance import ChipSpec
+from fivelayer.engines.inference import InferenceCase, predict_inference
+from fivelayer.engines.serving import (
+    EngineOptions,
+    EventLoop,
+    ReplicaGroup,
+    ServingConfig,
+    StepTimer,
+    build_replicas,
+    simulate,
+)
+from fivelayer.models.step import Efficiency
+from fivelayer.models.work import ModelWork, numeric_format
+
+EFF = Efficiency()  # fixed efficiency: these tests do not move when the calibration is refitted
+H100 = "h100-sxm"
+
+
+def _workload(arrival: list[float], inp: list[int], out: list[int], session: list[int] | None = None,
+              prefix: list[int] | None = None) -> Workload:  # fmt: skip
+    n = len(arrival)
+    return Workload(
+        np.array(arrival, dtype=float), np.array(inp, dtype=np.int64), np.array(out, dtype=np.int64),
+        np.array(session if session else [-1] * n, dtype=np.int64), np.array(prefix if prefix else [0] * n),
+    )  # fmt: skip
+
+
+def _config(model: str = "llama-3.1-8b", count: int = 1, **engine: object) -> ServingConfig:
+    return ServingConfig(model, (ReplicaGroup(H100, count, tp=1, pp=1),), engine=EngineOptions(**engine))  # type: ignore[arg-type]
+
+
+def _timer(model: str, tp: int = 1, accelerator: str = H100) -> StepTimer:
+    cat = default_catalog()
+    work = ModelWork.of(cat.language_model(model))
+    chip = ChipSpec.of(cat.accelerators.get(accelerator))
+    return StepTimer(chip, work, numeric_format("fp8"), EFF, tp=tp, pp=1, ep=1, max_context=work.max_context_tokens,
+                     max_tokens=8192, max_seqs=256)  # fmt: skip
+
+
+# --- kernel and step tables --------------------------------------------------------------------------
+
+
+def test_event_loop_orders_by_time_priority_then_sequence() -> None:
+    loop = EventLoop()
+    for time, priority, name in ((2.0, 0, "d"), (1.0, 3, "c"), (1.0, 0, "a"), (1.0, 0, "b")):
+        loop.schedule(time, priority, name)
+    assert [loop.pop()[3] for _ in range(4)] == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="past"):
+        loop.schedule(1.5, 0, "late")
+
+
+@pytest.mark.parametrize(("model", "tp"), [("llama-3.1-8b", 1), ("mixtral-8x7b", 2), ("gemma-3-12b", 1)])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(b=st.integers(0, 256), c=st.floats(0, 30_000), p=st.integers(0, 7000), lp=st.floats(0, 30_000))
+def test_step_tables_equal_step_cost(model: str, tp: int, b: int, c: float, p: int, lp: float) -> None:
+    # Dense, MoE (experts touched depend on tokens) and sliding-window (piecewise-linear context) models.
+    timer = _timer(model, tp)
+    assert timer.step(b, c, p, lp) == pytest.approx(timer.reference(b, c, p, lp), rel=1e-9)
+
+
+def test_decode_run_equals_single_steps() -> None:
+    timer = _timer("llama-3.1-8b")
+    times, energies = timer.decode_run(37, 1000.5, 1.0, 5)
+    for i in range(5):
+        assert (times[i], energies[i]) == pytest.approx(timer.reference(37, 1000.5 + i, 0, 0), rel=1e-9)
+
+
+# --- hand-worked timelines ---------------------------------------------------------------------------
+
+
+def test_light_load_ttft_is_one_prefill() -> None:
+    result = simulate(_workload([0.0], [2048], [16]), _config(), efficiency=EFF)
+    prefill, _ = _timer("llama-3.1-8b").reference(0, 0, 2048, 2048)
+    assert result["ttft_s"]["p50"] == pytest.approx(prefill, rel=1e-12)
+
+
+def test_two_request_timeline_by_hand() -> None:
+    timer = _timer("llama-3.1-8b")
+
+    def t(b: float, c: float, p: float, lp: float) -> float:
+        return timer.reference(b, c, p, lp)[0]
+
+    # A (4 in, 3 out) arrives at 0; B (4 in, 2 out) arrives halfway through A's prefill.
+    t1 = t(0, 0, 4, 4)  # step 1: prefill A alone -> A's first token
+    t2 = t1 + t(1, 4, 4, 4)  # step 2: decode A (4 tokens cached) + prefill B -> A's 2nd, B's 1st token
+    t3 = t2 + t(2, 4.5, 0, 0)  # step 3: decode A (5 cached) and B (4 cached) -> A's 3rd, B's 2nd: both done
+    result = simulate(_workload([0.0, t1 / 2], [4, 4], [3, 2]), _config(), efficiency=EFF)
+    f = result.to_frame()
+    assert f["first_token_s"].tolist() == pytest.approx([t1, t2], rel=1e-12)
+    assert f["finish_s"].tolist() == pytest.approx([t3, t3], rel=1e-12)
+    assert f["ttft_s"].tolist() == pytest.approx([t1, t2 - t1 / 2], rel=1e-12)
+    assert f["tpot_s"].tolist() == pytest.approx([(t3 - t1) / 2, t3 - t2], rel=1e-12)
+    assert result["steps"] == 3
+
+
+def test_prefix_cache_serves_the_previous_turn() -> None:
+    # Turn 2 re-sends turn 1's 100 prompt + 20 answer tokens; the cache holds 100 + 20 - 1 = 119 of them
+    # (the last answer token was never fed back), so 119 prompt tokens are not recomputed.
+    w = _workload([0.0, 100.0], [100, 150], [20, 5], session=[7, 7], prefix=[0, 120])
+    result = simulate(w, _config(), efficiency=EFF)
+    assert result.to_frame()["prefix_hit_tokens"].tolist() == [0, 119]
+    assert result["prefix_cache_hit_rate"] == pytest.approx(119 / 120)
+
+
+def test_speculative_decoding_cuts_decode_steps() -> None:
+    opts = EngineOptions(speculative_tokens=3, acceptance_rate=0.7)
+    # (1 - 0.7^4) / (1 - 0.7) = 0.7599 / 0.3 = 2.533 tokens per step
+    assert opts.tokens_per_step == pytest.approx(2.533, abs=1e-3)
+    result = simulate(_workload([0.0], [64], [101]), _config(speculative_tokens=3, acceptance_rate=0.7),
+                      efficiency=EFF)  # fmt: skip
+    # 1 prefill step, then 100 tokens at 2.533 per step: ceil(39.47) = 40 decode steps.
+    assert result["steps"] == 41
+
+
+# --- invariants ---------------------------------------------------------------------------------------
+
+requests = st.lists(
+    st.tuples(st.floats(0, 5), st.integers(1, 6000), st.integers(1, 600), st.integers(-1, 3)), min_size=1, max_size=25
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(reqs=requests, preemption=st.sampled_from(["recompute", "swap"]), chunked=st.booleans(),
+       disaggregated=st.booleans(), spec=st.integers(0, 2))  # fmt: skip
+def test_conservation_and_kv_capacity_at_every_step(
+    reqs: list[tuple[float, int, int, int]], preemption: str, chunked: bool, disaggregated: bool, spec: int
+) -> None:
+    # Llama 2 70B in fp8 on one H100 leaves ~3 GB, about 18,000 tokens, for the KV cache: preemption happens.
+    reqs.sort()
+    w = _workload([r[0] for r in reqs], [r[1] for r in reqs], [r[2] for r in reqs], [r[3] for r in reqs])
+    if disaggregated:
+        groups = (ReplicaGroup(H100, 1, "prefill", tp=1, pp=1), ReplicaGroup(H100, 1, "decode", tp=1, pp=1))
+    else:
+        groups = (ReplicaGroup(H100, 2, tp=1, pp=1),)
+    config = ServingConfig(
+        "llama-2-70b", groups, router="kv-aware",
+        engine=EngineOptions(preemption=preemption, chunked_prefill=chunked, speculative_tokens=spec,  # type: ignore[arg-type]
+                             max_num_batched_tokens=2048 if chunked else 8192),
+    )  # fmt: skip
+    result = simulate(w, config, efficiency=EFF, check_invariants=True)  # raises on any broken step
+    assert result["finished"] + result["dropped"] == len(w)
+    assert result["running"] == result["waiting"] == 0
+
+
+def test_same_seed_same_results_different_seed_differs() -> None:
+    from fivelayer.applications.workload import synthetic_workload
+    from fivelayer.core.streams import RandomStreams
+
+    def run(seed: int) -> dict[str, object]:
+        s = RandomStreams(seed)
+        w = synthetic_workload(300, s.generator("arrivals"), s.generator("lengths"), rate_per_s=20.0,
+                               input_tokens=512, output_tokens=64, arrival="gamma", turns_mean=3)  # fmt: skip
+        return simulate(w, _config(count=2), seed=seed, efficiency=EFF).to_dict()
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+# --- against the analytic engine -----------------------------------------------------------------------
+
+
+def test_saturated_throughput_matches_analytic_offline() -> None:
+    offline = predict_inference(InferenceCase(H100, 1, "llama-3.1-8b", "fp8", 1024, 256, tp=1, pp=1), efficiency=EFF)
+    plan = build_replicas(_config(), efficiency=EFF)[0]
+    batch = plan.kv_blocks * 16 // (1024 + 256)  # sequences that fit at full length (no preemption)
+    n = 30 * batch
+    # Arrivals 10 % faster than the server can finish them keep the batch full, staggered as in steady state.
+    gap = 0.9 * offline.tpot_s * 256 / batch
+    w = _workload((np.arange(n) * gap).tolist(), [1024] * n, [256] * n)
+    result = simulate(w, _config(max_num_seqs=batch, max_num_batched_tokens=batch + 8192), efficiency=EFF)
+    f = result.to_frame()
+    lo, hi = 0.25 * result["simulated_s"], 0.75 * result["simulated_s"]
+    window = ((f["finish_s"] > lo) & (f["finish_s"] <= hi)).sum() * 256 / (hi - lo)
+    assert window == pytest.approx(offline.throughput_tokens_per_s, rel=0.05)
+
+
+def test_overload_is_simulated_and_reported() -> None:
+    n = 400
+    w = _workload((np.arange(n) * 0.002).tolist(), [2048] * n, [256] * n)  # 500 requests/s on one GPU
+    result = simulate(w, _config(), efficiency=EFF)
+    assert result["finished"] == n
+    assert result["sustainable"] is False and result["queue_growing"] is True
+    assert result["goodput_requests_per_s"] < result["throughput_requests_per_s"]

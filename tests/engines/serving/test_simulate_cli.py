@@ -1,0 +1,65 @@
+"""``fivelayer simulate`` on the command line (registered here until app.py registers it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fivelayer.interfaces.cli.app import app
+from fivelayer.interfaces.cli.simulate import simulate_cmd
+from tests.conftest import SHARED, CliResult
+
+if not any(c.name == "simulate" for c in app.registered_commands):
+    app.command("simulate")(simulate_cmd)
+
+Cli = Callable[..., CliResult]
+BASE = ("simulate", "--accelerator", "h100-sxm", "--count", "2", "--model", "llama-3.1-8b", "--tp", "1", "--pp", "1")
+
+
+def test_direct_form_json(cli: Cli) -> None:
+    res = cli(*BASE, "--rate", "5", "--requests", "50", "--input-tokens", "512", "--output-tokens", "32", "--json")
+    assert res.code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["requests"] == 50 and data["finished"] == 50
+    for key in ("ttft_s", "tpot_s", "e2e_s"):
+        assert set(data[key]) >= {"p50", "p90", "p99"}
+        assert data[key]["p50"] <= data[key]["p90"] <= data[key]["p99"]
+    assert data["throughput_tokens_per_s"] == pytest.approx(50 * 32 / data["simulated_s"])
+    assert data["goodput_requests_per_s"] <= data["throughput_requests_per_s"] + 1e-12
+    assert res.stderr == ""  # no progress bar with --json
+
+
+def test_trace_form_reads_azure_format(cli: Cli) -> None:
+    trace = SHARED / "data" / "azure-llm-inference-2023" / "AzureLLMInferenceTrace_code.csv"
+    res = cli(*BASE, "--trace", str(trace), "--requests", "200", "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["finished"] == 200
+
+
+def test_malformed_trace_exits_2_with_file_and_line(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "trace.csv"
+    bad.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1,12,x\n")
+    res = cli(*BASE, "--trace", str(bad))
+    assert res.code == 2
+    assert f"{bad} line 3" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_needs_exactly_one_load(cli: Cli) -> None:
+    assert cli(*BASE).code == 2
+    res = cli(*BASE, "--rate", "1", "--trace", "x.csv")
+    assert res.code == 2 and "exactly one" in res.stderr
+
+
+def test_records_to_csv_and_missing_parquet_engine(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "requests.csv"
+    res = cli(*BASE, "--rate", "5", "--requests", "20", "--output-tokens", "8", "--records", str(out), "--json")
+    assert res.code == 0, res.stderr
+    assert out.read_text().splitlines()[0].startswith("request,arrival_s,input_tokens")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        res = cli(*BASE, "--rate", "5", "--requests", "5", "--records", str(tmp_path / "r.parquet"), "--json")
+        assert res.code == 2 and "pyarrow" in res.stderr
