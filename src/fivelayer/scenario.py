@@ -73,6 +73,13 @@ class Facility(Strict):
     max_rack_power: Watts | None = Field(default=None, description="default: the design's catalog limit")
 
 
+def _accelerator_or_system(model: Any) -> Any:
+    """A deployment or training names exactly one of ``accelerator`` and ``system``."""
+    if (model.accelerator is None) == (model.system is None):
+        raise ValueError("give exactly one of 'accelerator' or 'system'")
+    return model
+
+
 class Deployment(Strict):
     """Accelerators (or whole systems) running one model for some applications."""
 
@@ -91,11 +98,7 @@ class Deployment(Strict):
         default=0.3, ge=0, le=5, description="default: 30 % capacity above the peak hour for bursts and failures"
     )
 
-    @model_validator(mode="after")
-    def _one_of_accelerator_or_system(self) -> Deployment:
-        if (self.accelerator is None) == (self.system is None):
-            raise ValueError("give exactly one of 'accelerator' or 'system'")
-        return self
+    _one_of = model_validator(mode="after")(_accelerator_or_system)
 
 
 def _count(value: Any) -> Any:
@@ -119,11 +122,7 @@ class Training(Strict):
     precision: Literal["bf16", "fp16", "fp8"] = Field(default="bf16", description="default: bf16 mixed precision")
     runs_per_year: float = Field(default=1.0, gt=0, le=365, description="default: one run a year")
 
-    @model_validator(mode="after")
-    def _one_of_accelerator_or_system(self) -> Training:
-        if (self.accelerator is None) == (self.system is None):
-            raise ValueError("give exactly one of 'accelerator' or 'system'")
-        return self
+    _one_of = model_validator(mode="after")(_accelerator_or_system)
 
 
 class Application(Strict):

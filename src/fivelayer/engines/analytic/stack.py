@@ -119,29 +119,46 @@ def _targets(scenario: Scenario, deployment: Deployment) -> tuple[float | None, 
     return (min(ttfts) if ttfts else None, min(tpots) if tpots else None)
 
 
+@dataclass(frozen=True)
+class _Hardware:
+    """A chip and the server it comes in (a catalog system, or an assumed 8-way server)."""
+
+    chip: Accelerator
+    system: System | None
+    per_system: int
+    host_max_w: float
+    max_power_w: float
+    price_usd: float
+    racks: float | None
+
+
+def _hardware(cat: CatalogSet, accelerator: str | None, system_id: str | None) -> _Hardware:
+    if system_id is not None:
+        system: System | None = cat.systems.get(system_id)
+        assert system is not None
+        chip = cat.accelerators.get(system.accelerator)
+        return _Hardware(chip, system, system.accelerator_count, system.host_power_w, system.max_power_w,
+                         system.price_usd, system.racks)  # fmt: skip
+    assert accelerator is not None
+    chip = cat.accelerators.get(accelerator)
+    system = next((s for s in cat.systems if s.accelerator == chip.id), None)
+    if system is not None:
+        return _Hardware(chip, system, system.accelerator_count, system.host_power_w, system.max_power_w,
+                         system.price_usd, system.racks)  # fmt: skip
+    host = HOST_POWER_FRACTION_OF_TDP * chip.tdp_w * SERVER_ACCELERATORS
+    return _Hardware(
+        chip, None, SERVER_ACCELERATORS, host, chip.tdp_w * SERVER_ACCELERATORS + host,
+        chip.price_usd * SERVER_ACCELERATORS * (1.0 + SERVER_COST_OVERHEAD), None,
+    )  # fmt: skip
+
+
 def unit_for(scenario: Scenario, index: int) -> DeploymentUnit:
     """The unit of deployment ``index`` and its capacity at the applications' latency targets."""
     cat: CatalogSet = scenario.resolved_catalog
     dep = scenario.deployments[index]
-    system: System | None
-    if dep.system is not None:
-        system = cat.systems.get(dep.system)
-        chip = cat.accelerators.get(system.accelerator)
-    else:
-        assert dep.accelerator is not None
-        chip = cat.accelerators.get(dep.accelerator)
-        system = next((s for s in cat.systems if s.accelerator == chip.id), None)
-    per_system = system.accelerator_count if system else SERVER_ACCELERATORS
-    if system is not None:
-        host_max = system.host_power_w
-        max_power = system.max_power_w
-        price = system.price_usd
-        racks = system.racks
-    else:
-        host_max = HOST_POWER_FRACTION_OF_TDP * chip.tdp_w * per_system
-        max_power = chip.tdp_w * per_system + host_max
-        price = chip.price_usd * per_system * (1.0 + SERVER_COST_OVERHEAD)
-        racks = None
+    hw = _hardware(cat, dep.accelerator, dep.system)
+    chip, system, per_system = hw.chip, hw.system, hw.per_system
+    host_max, max_power, price, racks = hw.host_max_w, hw.max_power_w, hw.price_usd, hw.racks
     model = cat.models.get(dep.model)
     demands = demands_of(scenario, dep)
     notes: list[str] = []
@@ -216,14 +233,8 @@ def training_unit(scenario: Scenario, index: int) -> tuple[DeploymentUnit, dict[
 
     cat = scenario.resolved_catalog
     run = scenario.trainings[index]
-    system: System | None
-    if run.system is not None:
-        system = cat.systems.get(run.system)
-        chip = cat.accelerators.get(system.accelerator)
-    else:
-        assert run.accelerator is not None
-        chip = cat.accelerators.get(run.accelerator)
-        system = next((s for s in cat.systems if s.accelerator == chip.id), None)
+    hw = _hardware(cat, run.accelerator, run.system)
+    chip, system = hw.chip, hw.system
     facility = cat.facilities.get(scenario.facility.design)
     case = TrainingCase(
         accelerator=chip.id, count=run.count, model=run.model, tokens=run.tokens, precision=run.precision,
@@ -239,16 +250,15 @@ def training_unit(scenario: Scenario, index: int) -> tuple[DeploymentUnit, dict[
             f"training {run.name!r}: {run.runs_per_year:g} runs of {prediction.days:,.1f} days do not fit in a year "
             f"on {run.count} x {chip.id}; use more accelerators or fewer runs"
         )
-    per_system = system.accelerator_count if system else SERVER_ACCELERATORS
-    systems = math.ceil(run.count / per_system)
-    host_max = system.host_power_w if system else HOST_POWER_FRACTION_OF_TDP * chip.tdp_w * per_system
-    max_power = (system.max_power_w if system else chip.tdp_w * per_system + host_max) * systems
-    price = (system.price_usd if system else chip.price_usd * per_system * (1 + SERVER_COST_OVERHEAD)) * systems
+    systems = math.ceil(run.count / hw.per_system)
+    host_max = hw.host_max_w
+    max_power = hw.max_power_w * systems
+    price = hw.price_usd * systems
     busy = prediction.costs.it_energy_j / (prediction.days * 86400.0)
     idle = run.count * chip.idle_power_w + HOST_IDLE_FRACTION * host_max * systems
     unit = DeploymentUnit(
         run.name, chip, system, prediction.model_id, run.count, systems, 0.0, busy, idle, max_power, price,
-        chip.price_usd * run.count, None if system is None or system.racks is None else system.racks * systems,
+        chip.price_usd * run.count, None if hw.racks is None else hw.racks * systems,
         None, None, [f"training {run.name}: {a}" for a in prediction.assumptions[:3]],
     )  # fmt: skip
     summary = {
