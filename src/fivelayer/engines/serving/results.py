@@ -82,7 +82,7 @@ class SimulationResult:
             frame.to_csv(file, index=False)
         elif suffix == ".parquet":
             try:
-                import pyarrow  # type: ignore[import-not-found]  # noqa: F401
+                import pyarrow  # noqa: F401
             except ImportError:
                 raise FivelayerError(
                     f"writing {file} needs pyarrow, which is not installed: pip install pyarrow (or use .csv)"
@@ -90,7 +90,7 @@ class SimulationResult:
             frame.to_parquet(file, index=False)
         elif suffix == ".duckdb":
             try:
-                import duckdb  # type: ignore[import-not-found]
+                import duckdb
             except ImportError:
                 raise FivelayerError(
                     f"writing {file} needs duckdb, which is not installed: pip install duckdb (or use .csv)"

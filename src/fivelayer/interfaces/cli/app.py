@@ -9,6 +9,8 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +36,7 @@ catalog_app = typer.Typer(
 )
 scenario_app = typer.Typer(help="Check and explain scenario files.", no_args_is_help=True)
 predict_app = typer.Typer(
-    help="Predict what accelerators do with a model: inference (and training, to come).", no_args_is_help=True
+    help="Predict what accelerators do with a model: serving (inference) and training runs.", no_args_is_help=True
 )
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(scenario_app, name="scenario")
@@ -50,6 +52,17 @@ CatalogOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+
+@contextmanager
+def _working(label: str, quiet: bool) -> Iterator[None]:
+    """A spinner on stderr while something runs (off with --quiet or --json, and when stderr is not a terminal)."""
+    if quiet or not err.is_terminal:
+        yield
+        return
+    with err.status(label, spinner="dots"):
+        yield
 
 
 def _version(value: bool) -> None:
@@ -232,11 +245,15 @@ def _jsonable(value: Any) -> Any:
 
 
 @app.command("plan")
-def plan_cmd(file: ScenarioArg = None, as_json: JsonOption = False, catalog: CatalogOption = None) -> None:
+def plan_cmd(
+    file: ScenarioArg = None, as_json: JsonOption = False, quiet: QuietOption = False, catalog: CatalogOption = None
+) -> None:
     """Size the whole stack for a scenario's applications: accelerators, racks, MW, energy, cost, carbon."""
     from fivelayer.engines.analytic import plan
 
-    _print_stack(plan(_scenario(file, catalog)), as_json)
+    with _working("planning through the five layers...", quiet or as_json):
+        result = plan(_scenario(file, catalog))
+    _print_stack(result, as_json)
 
 
 @app.command("yield")
@@ -244,6 +261,7 @@ def yield_cmd(
     file: ScenarioArg = None,
     as_json: JsonOption = False,
     budget: Annotated[str | None, typer.Option(help="Capex budget, e.g. '2e9 USD'")] = None,
+    quiet: QuietOption = False,
     catalog: CatalogOption = None,
 ) -> None:
     """What a site's power (and budget) produces: accelerators, tokens/s, users served, revenue."""
@@ -256,7 +274,9 @@ def yield_cmd(
             budget_usd = to_si(budget, "USD")
         except FivelayerError as exc:
             raise FivelayerError(f"--budget: {exc}") from None
-    _print_stack(yield_(_scenario(file, catalog), budget_usd), as_json)
+    with _working("filling the site...", quiet or as_json):
+        result = yield_(_scenario(file, catalog), budget_usd)
+    _print_stack(result, as_json)
 
 
 # --- predict -----------------------------------------------------------------------------------------
@@ -340,13 +360,15 @@ def predict_inference_cmd(
 def validate_cmd(
     as_json: JsonOption = False,
     markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown to this file")] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Predicted vs measured for every reference row (leave-one-out), with median and P90 error per group."""
     from fivelayer.engines.calibration import summarise, validate
     from fivelayer.engines.serving import validate_serving
     from fivelayer.engines.training import validate_training
 
-    rows = validate() + validate_training() + validate_serving()
+    with _working("predicting every reference measurement (leave-one-out)...", quiet or as_json):
+        rows = validate() + validate_training() + validate_serving()
     summary = summarise(rows)
     if as_json:
         _print_json({"rows": [r.to_dict() for r in rows], "summary": summary})
@@ -387,11 +409,14 @@ def validate_cmd(
 
 def _register_optional_commands() -> None:
     """Commands defined in their own modules."""
+    from fivelayer.interfaces.cli.report import report_cmd, serve_cmd
     from fivelayer.interfaces.cli.simulate import simulate_cmd
     from fivelayer.interfaces.cli.training import predict_training_cmd
 
     predict_app.command("training")(predict_training_cmd)
     app.command("simulate")(simulate_cmd)
+    app.command("report")(report_cmd)
+    app.command("serve")(serve_cmd)
 
 
 _register_optional_commands()
