@@ -409,12 +409,14 @@ def validate_cmd(
 
 def _register_optional_commands() -> None:
     """Commands defined in their own modules."""
+    from fivelayer.interfaces.cli.project import project_cmd
     from fivelayer.interfaces.cli.report import report_cmd, serve_cmd
     from fivelayer.interfaces.cli.simulate import simulate_cmd
     from fivelayer.interfaces.cli.training import predict_training_cmd
 
     predict_app.command("training")(predict_training_cmd)
     app.command("simulate")(simulate_cmd)
+    app.command("project")(project_cmd)
     app.command("report")(report_cmd)
     app.command("serve")(serve_cmd)
 
