@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,20 @@ def test_records_to_csv_and_missing_parquet_engine(cli: Cli, tmp_path: Path) -> 
     except ImportError:
         res = cli(*BASE, "--rate", "5", "--requests", "5", "--records", str(tmp_path / "r.parquet"), "--json")
         assert res.code == 2 and "pyarrow" in res.stderr
+
+
+def test_scenario_form_simulates_one_planned_unit_per_deployment(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: small\nsite: {region: us-va, power_cap: 10 MW}\n"
+        "deployments:\n  - {name: chat, system: dgx-h200, model: llama-3.1-8b, precision: fp8,"
+        " serves: [customer-service-assistant]}\n"
+        "applications:\n  - {id: customer-service-assistant, users: 1000000}\n"
+    )
+    result = cli("simulate", str(path), "--requests", "200", "--json")
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    (dep,) = data["deployments"]
+    assert dep["deployment"] == "chat"
+    assert dep["requests"] == 200
+    assert dep["ttft_s"]["p50"] <= dep["ttft_s"]["p99"]

@@ -30,7 +30,10 @@ def _lengths(mean: int, cv: float) -> TokenLengths | int:
 def simulate_cmd(
     scenario: Annotated[
         Path | None,
-        typer.Argument(help="Scenario YAML file (not yet supported: use the direct form)", show_default=False),
+        typer.Argument(
+            help="Scenario YAML file: simulate one planned unit of each deployment at its peak-hour load",
+            show_default=False,
+        ),
     ] = None,
     accelerator: Annotated[str | None, typer.Option(help="Catalog accelerator id, e.g. h100-sxm")] = None,
     count: Annotated[int, typer.Option(help="Number of accelerators (of the decode pool if --prefill-count)")] = 8,
@@ -78,10 +81,8 @@ def simulate_cmd(
     from fivelayer.engines.serving import EngineOptions, ReplicaGroup, ServingConfig, simulate
 
     if scenario is not None:
-        raise FivelayerError(
-            f"{scenario}: the scenario form of simulate is not available yet; use the direct form "
-            "(--accelerator, --count, --model, --rate or --trace)"
-        )
+        _simulate_scenario(scenario, requests or 1000, seed, as_json, catalog)
+        return
     missing = [name for name, value in (("--accelerator", accelerator), ("--model", model)) if value is None]
     if missing:
         raise FivelayerError(f"give {' and '.join(missing)}, and --rate R or --trace FILE")
@@ -138,6 +139,73 @@ def simulate_cmd(
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
     _print_table(data)
+
+
+def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, catalog: list[Path] | None) -> None:
+    """One planned unit of each language-model deployment, at its share of the peak-hour demand.
+
+    ``plan`` sizes the deployments; each unit then receives Poisson arrivals at the peak-hour request rate
+    divided by the number of units, with the applications' request-weighted token lengths and spreads, and
+    is judged against their strictest latency targets.
+    """
+    from fivelayer.catalog import default_catalog
+    from fivelayer.core.streams import RandomStreams
+    from fivelayer.engines.analytic import plan
+    from fivelayer.engines.analytic.stack import demands_of
+    from fivelayer.engines.serving import ReplicaGroup, ServingConfig, simulate
+    from fivelayer.models import LanguageModel
+    from fivelayer.scenario import load_scenario
+
+    cat = default_catalog()
+    for extra in catalog or []:
+        cat = cat.with_file(extra)
+    scen = load_scenario(path, cat)
+    planned = plan(scen)
+    results = []
+    for index, dep in enumerate(scen.deployments):
+        model = scen.resolved_catalog.models.get(dep.model)
+        if not isinstance(model, LanguageModel):
+            continue
+        row = planned.deployments[index]
+        demands = demands_of(scen, dep)
+        peak_requests = sum(d.requests_per_s * float(d.hourly.max()) for d, _ in demands)
+        total = sum(d.requests_per_s for d, _ in demands) or 1.0
+        mean_in = sum(d.input_tokens * d.requests_per_s for d, _ in demands) / total
+        mean_out = sum(d.output_tokens * d.requests_per_s for d, _ in demands) / total
+        records = [r for _, r in demands]
+        cv_in = max((r.input_tokens.cv for r in records if r.input_tokens), default=0.0)
+        cv_out = max((r.output_tokens.cv for r in records if r.output_tokens), default=0.0)
+        ttfts = [r.latency.ttft_p99_s for r in records if r.latency.ttft_p99_s]
+        tpots = [r.latency.tpot_p99_s for r in records if r.latency.tpot_p99_s]
+        units = max(1, int(row["units"]))
+        per_unit = row["accelerators"] // units
+        streams = RandomStreams(seed + index)
+        from fivelayer.applications.workload import synthetic_workload
+
+        workload = synthetic_workload(
+            requests, streams.generator("arrivals"), streams.generator("lengths"),
+            rate_per_s=peak_requests / units,
+            input_tokens=_lengths(max(1, round(mean_in)), cv_in),
+            output_tokens=_lengths(max(1, round(mean_out)), cv_out),
+            max_context=model.max_context_tokens,
+        )  # fmt: skip
+        config = ServingConfig(
+            model=model.id, groups=(ReplicaGroup(row["accelerator"], per_unit, "mixed"),), precision=dep.precision,
+            ttft_slo_s=min(ttfts) if ttfts else 2.0, tpot_slo_s=min(tpots) if tpots else 0.2,
+        )  # fmt: skip
+        result = simulate(workload, config, seed=seed + index, catalog=scen.resolved_catalog).to_dict()
+        result["deployment"] = dep.name
+        result["units_planned"] = units
+        results.append(result)
+    if not results:
+        raise FivelayerError(f"{path}: no deployment serves a language model; nothing to simulate")
+    if as_json:
+        sys.stdout.write(json.dumps({"scenario": scen.name, "deployments": results}, indent=2) + "\n")
+        return
+    for data in results:
+        Console().print(f"[bold]{data['deployment']}[/bold]: one of {data['units_planned']} planned units at its "
+                        "share of the peak-hour load")  # fmt: skip
+        _print_table(data)
 
 
 def _ms(p: dict[str, Any]) -> str:
