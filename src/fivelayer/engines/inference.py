@@ -396,15 +396,18 @@ def _prediction(
     )
 
 
-_WORK_CACHE: dict[int, ModelWork] = {}
+_WORK_CACHE: dict[int, tuple[LanguageModel, ModelWork]] = {}
 
 
 def _work(model: LanguageModel) -> ModelWork:
-    key = id(model)
-    work = _WORK_CACHE.get(key)
-    if work is None or work.model_id != model.id:
-        work = ModelWork.of(model)
-        _WORK_CACHE[key] = work
+    """``ModelWork.of(model)``, cached per record object (the record is kept, so its id is never reused)."""
+    hit = _WORK_CACHE.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    work = ModelWork.of(model)
+    if len(_WORK_CACHE) > 1024:
+        _WORK_CACHE.clear()
+    _WORK_CACHE[id(model)] = (model, work)
     return work
 
 

@@ -412,11 +412,13 @@ def _register_optional_commands() -> None:
     from fivelayer.interfaces.cli.project import project_cmd
     from fivelayer.interfaces.cli.report import report_cmd, serve_cmd
     from fivelayer.interfaces.cli.simulate import simulate_cmd
+    from fivelayer.interfaces.cli.sweep import sweep_cmd
     from fivelayer.interfaces.cli.training import predict_training_cmd
 
     predict_app.command("training")(predict_training_cmd)
     app.command("simulate")(simulate_cmd)
     app.command("project")(project_cmd)
+    app.command("sweep")(sweep_cmd)
     app.command("report")(report_cmd)
     app.command("serve")(serve_cmd)
 
