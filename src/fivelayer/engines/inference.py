@@ -26,7 +26,7 @@ from fivelayer.chips import Accelerator, ChipSpec
 from fivelayer.core.errors import FivelayerError, InfeasibleConfiguration
 from fivelayer.infrastructure import System
 from fivelayer.models import LanguageModel
-from fivelayer.models.step import BOTTLENECKS, Efficiency, StepCost, step_cost
+from fivelayer.models.step import BOTTLENECKS, Efficiency, StepCost, steady_state_cost, step_cost
 from fivelayer.models.work import ModelWork, NumericFormat, numeric_format
 
 __all__ = ["MEMORY_RESERVE_FRACTION", "InferenceCase", "InferencePrediction", "predict_inference", "solve_offline_many"]
@@ -242,6 +242,12 @@ def predict_inference(
     ok = max_batch >= 1
     if not ok.any():
         raise InfeasibleConfiguration(_fit_message(case, chip_record, work, fmt))
+    if case.mode != "offline" and case.pp is None:
+        # Latency-bound serving uses pipeline stages only to fit the model: the fewest stages per tp and ep.
+        for key in {(t, e) for t, e in zip(layouts.tp, layouts.ep, strict=True)}:
+            same = ok & (layouts.tp == key[0]) & (layouts.ep == key[1])
+            if same.any():
+                ok &= ~same | (layouts.pp == layouts.pp[same].min())
     layouts = _Layouts(layouts.tp[ok], layouts.pp[ok], layouts.ep[ok])
     max_batch = np.minimum(max_batch[ok], MAX_BATCH)
     n = layouts.tp * layouts.pp
@@ -272,18 +278,17 @@ def predict_inference(
     tp = layouts.tp[:, None]
     pp = layouts.pp[:, None]
     ep = layouts.ep[:, None]
-    cost = step_cost(
-        chip, work, fmt, eff,
-        decode_seqs=batch, decode_context=mean_context,
-        prefill_tokens=batch * ratio, prefill_prompt=case.input_tokens,
+    cost = steady_state_cost(
+        chip, work, fmt, eff, batch=batch, input_tokens=case.input_tokens, output_tokens=case.output_tokens,
         tp=tp, pp=pp, ep=ep,
     )  # fmt: skip
     throughput = replicas[:, None] * batch / cost.time_s
     tpot = cost.time_s
-    # TTFT: wait for the running step, then one step that also carries the whole prompt.
+    # TTFT: wait for the running step, then one step that carries the new prompt (with any others arriving).
     alone = step_cost(
         chip, work, fmt, eff, decode_seqs=batch, decode_context=mean_context,
-        prefill_tokens=batch * ratio + case.input_tokens, prefill_prompt=case.input_tokens, tp=tp, pp=pp, ep=ep,
+        prefill_tokens=np.maximum(1.0, batch * ratio / case.input_tokens) * case.input_tokens,
+        prefill_prompt=case.input_tokens, tp=tp, pp=pp, ep=ep,
     )  # fmt: skip
     ttft = cost.time_s + alone.time_s
 
@@ -359,7 +364,8 @@ def _prediction(
     }
     assumptions = [
         f"steady-state continuous batching: {b:.0f} sequences per replica at mean context {mean_context:,.0f} "
-        f"tokens, prefill of {case.input_tokens / case.output_tokens:.2f} prompt tokens per decoded token",
+        f"tokens; {min(1.0, b / case.output_tokens):.0%} of steps also prefill whole prompts (not overlapped "
+        "with memory-bound decode steps)",
         f"{fmt.name}: weights {fmt.weight_bytes:.3g} B/param, KV cache {fmt.kv_bytes:g} B/element, "
         f"compute at the {fmt.compute} tensor rate",
         f"{MEMORY_RESERVE_FRACTION:.0%} of memory reserved for activations and runtime",
@@ -455,8 +461,8 @@ def solve_offline_many(
         max_batch = np.minimum(np.floor(np.maximum(usable * n - weights, 0.0) / kv_seq), MAX_BATCH)
         ok = (n <= c) & (max_batch >= 1) & (i + o <= work.max_context_tokens)
         batch = np.maximum(max_batch, 1.0)
-        cost = step_cost(chip, work, fmt, eff, decode_seqs=batch, decode_context=ctx, prefill_tokens=batch * i / o,
-                         prefill_prompt=i, tp=tp, pp=pp, ep=ep)  # fmt: skip
+        cost = steady_state_cost(chip, work, fmt, eff, batch=batch, input_tokens=i, output_tokens=o,
+                                 tp=tp, pp=pp, ep=ep)  # fmt: skip
         throughput = np.where(ok, np.floor(c / n) * batch / cost.time_s, 0.0)
         best = np.argmax(throughput, axis=1)
         pick = np.arange(best.size)

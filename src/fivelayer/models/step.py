@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from fivelayer.chips.performance import ChipSpec, device_power_w
 from fivelayer.models.work import ModelWork, NumericFormat
 
-__all__ = ["BOTTLENECKS", "Efficiency", "StepCost", "step_cost"]
+__all__ = ["BOTTLENECKS", "Efficiency", "StepCost", "steady_state_cost", "step_cost"]
 
 FloatArray = NDArray[np.float64]
 BOTTLENECKS = ("compute", "memory", "communication", "overhead")
@@ -150,4 +150,58 @@ def step_cost(
         bytes_moved=bytes_moved,
         device_power_w=power,
         devices=np.broadcast_to(n, time_s.shape).astype(np.float64),
+    )
+
+
+def steady_state_cost(
+    chip: ChipSpec,
+    work: ModelWork,
+    fmt: NumericFormat,
+    eff: Efficiency,
+    *,
+    batch: ArrayLike,
+    input_tokens: ArrayLike,
+    output_tokens: ArrayLike,
+    tp: ArrayLike = 1,
+    pp: ArrayLike = 1,
+    ep: ArrayLike = 1,
+) -> StepCost:
+    """The mean step of continuous batching in steady state, ``batch`` sequences per replica.
+
+    Each sequence lives ``output`` steps, so ``batch / output`` new prompts arrive per step. An engine
+    prefills a prompt in the step after it arrives (chunked prefill with a token budget larger than the
+    prompt), so a fraction ``f = min(1, batch / output)`` of the steps carry ``max(1, batch / output)``
+    whole prompts and the rest only decode. Compute-bound prefill steps and memory-bound decode steps do
+    not overlap, so the mean step is ``f x t(mixed) + (1 - f) x t(decode)``, not the roofline of the
+    averaged work (which would hide the prefill spikes that set TPOT). Every field of the result is the
+    mean over steps; power is mean energy over mean time.
+    """
+    b = np.asarray(batch, dtype=np.float64)
+    lin = np.asarray(input_tokens, dtype=np.float64)
+    lout = np.asarray(output_tokens, dtype=np.float64)
+    context = lin + lout / 2.0
+    arrivals = b / lout
+    fraction = np.minimum(1.0, arrivals)
+    prompts = np.maximum(1.0, arrivals)
+    mixed = step_cost(chip, work, fmt, eff, decode_seqs=b, decode_context=context, prefill_tokens=prompts * lin,
+                      prefill_prompt=lin, tp=tp, pp=pp, ep=ep)  # fmt: skip
+    decode = step_cost(chip, work, fmt, eff, decode_seqs=b, decode_context=context, tp=tp, pp=pp, ep=ep)
+
+    def mean(a: FloatArray, d: FloatArray) -> FloatArray:
+        result: FloatArray = fraction * a + (1.0 - fraction) * d
+        return result
+
+    time_s = mean(mixed.time_s, decode.time_s)
+    energy = mean(mixed.energy_j, decode.energy_j)
+    devices = mixed.devices
+    return StepCost(
+        time_s=time_s,
+        compute_s=mean(mixed.compute_s, decode.compute_s),
+        memory_s=mean(mixed.memory_s, decode.memory_s),
+        communication_s=mean(mixed.communication_s, decode.communication_s),
+        overhead_s=mean(mixed.overhead_s, decode.overhead_s),
+        flops=mean(mixed.flops, decode.flops),
+        bytes_moved=mean(mixed.bytes_moved, decode.bytes_moved),
+        device_power_w=energy / (time_s * devices),
+        devices=devices,
     )
