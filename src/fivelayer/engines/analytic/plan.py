@@ -386,6 +386,9 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
             "peak_demand_per_s": float(b.demand_hourly.max()),
             "ttft_s": b.unit.ttft_s,
             "tpot_s": b.unit.tpot_s,
+            "parallelism": None
+            if b.unit.parallelism is None
+            else dict(zip(("tp", "pp", "ep"), b.unit.parallelism, strict=True)),
             "busy_power_w_per_unit": b.unit.busy_power_w,
         }
         for b in serving

@@ -67,6 +67,8 @@ class DeploymentUnit:
     ttft_s: float | None
     tpot_s: float | None
     notes: list[str] = field(default_factory=list)
+    #: Parallel layout chosen by the inference engine (tp, pp, ep) for language models.
+    parallelism: tuple[int, int, int] | None = None
 
 
 def _scenario_app(scenario: Scenario, app_id: str) -> ScenarioApplication:
@@ -205,6 +207,7 @@ def unit_for(scenario: Scenario, index: int) -> DeploymentUnit:
             dep.name, chip, system, model.id, count, systems, prediction.throughput_tokens_per_s, busy, idle,
             max_power * systems, price * systems, chip.price_usd * count,
             None if racks is None else racks * systems, prediction.ttft_s, prediction.tpot_s, notes,
+            (prediction.tp, prediction.pp, prediction.ep),
         )  # fmt: skip
     assert last_error is not None
     raise InfeasibleConfiguration(f"deployment {dep.name!r}: {last_error}")

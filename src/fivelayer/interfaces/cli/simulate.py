@@ -178,6 +178,7 @@ def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, cata
         ttfts = [r.latency.ttft_p99_s for r in records if r.latency.ttft_p99_s]
         tpots = [r.latency.tpot_p99_s for r in records if r.latency.tpot_p99_s]
         units = max(1, int(row["units"]))
+        par = row["parallelism"] or {"tp": None, "pp": None, "ep": None}
         per_unit = row["accelerators"] // units
         streams = RandomStreams(seed + index)
         from fivelayer.applications.workload import synthetic_workload
@@ -190,7 +191,8 @@ def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, cata
             max_context=model.max_context_tokens,
         )  # fmt: skip
         config = ServingConfig(
-            model=model.id, groups=(ReplicaGroup(row["accelerator"], per_unit, "mixed"),), precision=dep.precision,
+            model=model.id, precision=dep.precision,
+            groups=(ReplicaGroup(row["accelerator"], per_unit, "mixed", *(par[k] for k in ("tp", "pp", "ep"))),),
             ttft_slo_s=min(ttfts) if ttfts else 2.0, tpot_slo_s=min(tpots) if tpots else 0.2,
         )  # fmt: skip
         result = simulate(workload, config, seed=seed + index, catalog=scen.resolved_catalog).to_dict()
