@@ -78,13 +78,26 @@ def project_cmd(
         list[Path] | None,
         typer.Option("--catalog", help="A YAML file of your own catalog records.", show_default=False),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """The AI industry year by year: adoption, efficiency, buildout, energy, carbon and investment per layer."""
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
     from fivelayer.engines.projection import packaged_projection_names
 
-    cat = _catalog(catalog)
+    console = Console(stderr=True)
+    spinner = (
+        nullcontext() if quiet or as_json or not console.is_terminal else console.status("projecting year by year...")
+    )
+    with spinner:
+        _project(file, as_json, compare, _catalog(catalog), packaged_projection_names())
+
+
+def _project(file: str | None, as_json: bool, compare: bool, cat: Any, packaged: Any) -> None:
     if compare:
-        names: list[str] = list(packaged_projection_names())
+        names: list[str] = list(packaged)
         if file is not None and file not in names:
             names.append(file)
         results = [run_projection(n, cat) for n in names]
