@@ -20,8 +20,9 @@ from rich.markup import escape
 from rich.table import Table
 
 import fivelayer
-from fivelayer.catalog import CatalogSet, default_catalog, resolve_kind
+from fivelayer.catalog import resolve_kind
 from fivelayer.core.errors import FivelayerError
+from fivelayer.interfaces.cli.common import catalog_with, jsonable
 from fivelayer.scenario import Scenario, default_scenario, load_scenario
 
 app = typer.Typer(
@@ -80,13 +81,6 @@ def _root(
     """fivelayer: size, yield, train and project the AI stack, with every number sourced."""
 
 
-def _catalog(files: list[Path] | None) -> CatalogSet:
-    catalog = default_catalog()
-    for path in files or []:
-        catalog = catalog.with_file(path)
-    return catalog
-
-
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
@@ -104,7 +98,7 @@ def catalog_list(
 ) -> None:
     """List every record of one kind."""
     name = resolve_kind(kind)
-    records = list(_catalog(catalog).kind(name))
+    records = list(catalog_with(catalog).kind(name))
     if as_json:
         _print_json([fivelayer.record_to_dict(r) for r in records])
         return
@@ -125,7 +119,7 @@ def catalog_show(
     catalog: CatalogOption = None,
 ) -> None:
     """Show one record with every number and its source."""
-    record = _catalog(catalog).kind(resolve_kind(kind)).get(record_id)
+    record = catalog_with(catalog).kind(resolve_kind(kind)).get(record_id)
     data = fivelayer.record_to_dict(record)
     if as_json:
         _print_json(data)
@@ -152,7 +146,7 @@ def catalog_show(
 
 
 def _scenario(path: Path | None, catalog: list[Path] | None) -> Scenario:
-    base = _catalog(catalog)
+    base = catalog_with(catalog)
     if path is None:
         return (
             default_scenario() if not catalog else Scenario.from_yaml_text(_default_text(), "<default scenario>", base)
@@ -206,7 +200,7 @@ def scenario_explain(file: ScenarioArg = None, as_json: JsonOption = False, cata
 
 def _print_stack(result: Any, as_json: bool) -> None:
     if as_json:
-        _print_json(_jsonable(result.to_dict()))
+        _print_json(jsonable(result.to_dict()))
         return
     out.print(result)
     table = Table(title="deployments")
@@ -228,20 +222,6 @@ def _print_stack(result: Any, as_json: bool) -> None:
             f"{a['usd_per_request']:,.4f}", f"{a['revenue_usd_per_year']:,.0f}",
         )  # fmt: skip
     out.print(apps)
-
-
-def _jsonable(value: Any) -> Any:
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
 
 
 @app.command("plan")
@@ -307,7 +287,7 @@ def predict_inference_cmd(
     from fivelayer.engines.inference import InferenceCase, predict_inference
     from fivelayer.interfaces.cli.cases import read_cases
 
-    cat = _catalog(catalog)
+    cat = catalog_with(catalog)
     if cases is not None:
         for number, fields in read_cases(cases):
             try:

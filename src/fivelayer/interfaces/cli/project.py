@@ -6,7 +6,6 @@ The lead registers the command with ``app.command("project")(project_cmd)``.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,28 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fivelayer.catalog import CatalogSet, default_catalog
+from fivelayer.catalog import CatalogSet
+from fivelayer.interfaces.cli.common import catalog_with, jsonable
 
 __all__ = ["project_cmd", "run_projection"]
-
-
-def _catalog(files: list[Path] | None) -> CatalogSet:
-    catalog = default_catalog()
-    for path in files or []:
-        catalog = catalog.with_file(path)
-    return catalog
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
 
 
 def run_projection(scenario: str | None, catalog: CatalogSet) -> Any:
@@ -92,7 +73,7 @@ def project_cmd(
         nullcontext() if quiet or as_json or not console.is_terminal else console.status("projecting year by year...")
     )
     with spinner:
-        _project(file, as_json, compare, _catalog(catalog), packaged_projection_names())
+        _project(file, as_json, compare, catalog_with(catalog), packaged_projection_names())
 
 
 def _project(file: str | None, as_json: bool, compare: bool, cat: Any, packaged: Any) -> None:
@@ -103,13 +84,13 @@ def _project(file: str | None, as_json: bool, compare: bool, cat: Any, packaged:
         results = [run_projection(n, cat) for n in names]
         if as_json:
             data = {"scenarios": {r.scenario: r.to_dict() for r in results}}
-            sys.stdout.write(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(jsonable(data), indent=2, ensure_ascii=False) + "\n")
             return
         _print_comparison(results)
         return
     result = run_projection(file, cat)
     if as_json:
-        sys.stdout.write(json.dumps(_jsonable(result.to_dict()), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(jsonable(result.to_dict()), indent=2, ensure_ascii=False) + "\n")
         return
     out = Console(soft_wrap=True)
     out.print(result)

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fivelayer.catalog import CatalogSet, default_catalog
 from fivelayer.core.errors import FivelayerError
 from fivelayer.core.units import parse_count
+from fivelayer.interfaces.cli.common import catalog_with
 
 __all__ = ["parse_tokens", "predict_training_cmd"]
 
@@ -33,13 +33,6 @@ def parse_tokens(text: str) -> float:
         return parse_count(text, "--tokens")
     except FivelayerError as exc:
         raise FivelayerError(str(exc)) from None
-
-
-def _catalog(files: list[Path] | None) -> CatalogSet:
-    catalog = default_catalog()
-    for path in files or []:
-        catalog = catalog.with_file(path)
-    return catalog
 
 
 def predict_training_cmd(
@@ -75,7 +68,7 @@ def predict_training_cmd(
         seq_len=seq_len, batch_tokens=batch_tokens, tp=tp, pp=pp, ep=ep, cp=cp, region=region, pue=pue,
         price_usd_per_gpu_hour=price_per_gpu_hour,
     )  # fmt: skip
-    result = predict_training(case, _catalog(catalog)).to_dict()
+    result = predict_training(case, catalog_with(catalog)).to_dict()
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
