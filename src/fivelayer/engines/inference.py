@@ -16,6 +16,7 @@ mean context of a running sequence is ``input + output/2``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -39,6 +40,9 @@ MEMORY_RESERVE_FRACTION = 0.10
 #: Largest number of concurrent sequences per replica considered. Assumption: serving engines cap
 #: max_num_seqs / max_batch_size at a few thousand (TensorRT-LLM benchmarks use up to 4,096).
 MAX_BATCH = 4096
+#: Prompt tokens one engine step prefills at most (chunked prefill's token budget). Assumption: the
+#: serving simulator's default max_num_batched_tokens, 8,192; a longer prompt takes several steps.
+PREFILL_CHUNK_TOKENS = 8192
 #: Host power per accelerator when the accelerator is given without a system. Assumption: a DGX H100 draws
 #: 10.2 kW with 8 x 700 W GPUs, leaving about 575 W of host per GPU; 0.8 x TDP is used for other chips.
 HOST_POWER_FRACTION_OF_TDP = 0.8
@@ -284,13 +288,16 @@ def predict_inference(
     )  # fmt: skip
     throughput = replicas[:, None] * batch / cost.time_s
     tpot = cost.time_s
-    # TTFT: wait for the running step, then one step that carries the new prompt (with any others arriving).
+    # TTFT: wait for the running step, then the steps that prefill the new prompt in chunks of the token budget
+    # (with any other prompts arriving meanwhile).
+    chunks = math.ceil(case.input_tokens / PREFILL_CHUNK_TOKENS)
+    chunk = min(case.input_tokens, PREFILL_CHUNK_TOKENS)
     alone = step_cost(
         chip, work, fmt, eff, decode_seqs=batch, decode_context=mean_context,
-        prefill_tokens=np.maximum(1.0, batch * ratio / case.input_tokens) * case.input_tokens,
+        prefill_tokens=np.minimum(np.maximum(1.0, batch * ratio / case.input_tokens) * chunk, PREFILL_CHUNK_TOKENS),
         prefill_prompt=case.input_tokens, tp=tp, pp=pp, ep=ep,
     )  # fmt: skip
-    ttft = cost.time_s + alone.time_s
+    ttft = cost.time_s + chunks * alone.time_s
 
     score = np.where(valid, throughput, -np.inf)
     if case.mode == "server":
@@ -369,7 +376,8 @@ def _prediction(
         f"{fmt.name}: weights {fmt.weight_bytes:.3g} B/param, KV cache {fmt.kv_bytes:g} B/element, "
         f"compute at the {fmt.compute} tensor rate",
         f"{MEMORY_RESERVE_FRACTION:.0%} of memory reserved for activations and runtime",
-        "TTFT estimate: one running step plus one step that carries the whole prompt, no queueing",
+        f"TTFT estimate: one running step plus the steps that prefill the prompt in chunks of "
+        f"{PREFILL_CHUNK_TOKENS:,} tokens; no queueing",
         f"gpu scope: accelerators ({idle_devices} idle at {chip.idle_power_w:.0f} W)"
         if idle_devices
         else "gpu scope: accelerators only",
@@ -383,7 +391,7 @@ def _prediction(
         accelerator_id=chip_record.id,
         model_id=work.model_id,
         throughput_tokens_per_s=throughput,
-        ttft_s=float(cost.time_s[i, j] + alone.time_s[i, j]),
+        ttft_s=float(cost.time_s[i, j] + math.ceil(case.input_tokens / PREFILL_CHUNK_TOKENS) * alone.time_s[i, j]),
         tpot_s=t,
         batch_size=int(b),
         tp=int(layouts.tp[i]),
