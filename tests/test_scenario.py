@@ -211,3 +211,10 @@ def test_python_errors_are_scenario_errors(tmp_path: Path) -> None:
     path.write_text(GOOD.replace("us-va", "atlantis"))
     with pytest.raises(ScenarioError, match="Unknown grid region 'atlantis'"):
         load_scenario(path)
+
+
+def test_unquoted_no_gets_a_yaml_hint(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD.replace("region: us-va", "region: no"))
+    with pytest.raises(ScenarioError, match=r"line 3 \(site.region\).*quote the value"):
+        load_scenario(path)

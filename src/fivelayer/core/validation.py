@@ -69,6 +69,8 @@ def describe_validation_error(
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         value = err.get("input")
+        if isinstance(value, bool) and err["type"] == "string_type":
+            msg += "; YAML reads unquoted no/yes/on/off as true/false, so quote the value (e.g. 'no' for Norway)"
         quiet = err["type"] in ("missing", "extra_forbidden") or isinstance(value, dict | list) or repr(value) in msg
         shown = "" if quiet else f" (got {value!r})"
         lines.append(f"{where} ({name}): {msg}{shown}")
