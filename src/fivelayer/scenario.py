@@ -71,6 +71,9 @@ class Facility(Strict):
     design: str = Field(default="direct-to-chip", description="default: liquid cooling, as current AI racks need")
     pue: float | None = Field(default=None, ge=1.0, le=3.0, description="default: the design's catalog PUE")
     max_rack_power: Watts | None = Field(default=None, description="default: the design's catalog limit")
+    redundancy: Literal["N", "N+1", "2N"] = Field(
+        default="N+1", description="default: N+1 UPS and generators (Tier III), as the catalog costs assume"
+    )
 
 
 def _accelerator_or_system(model: Any) -> Any:

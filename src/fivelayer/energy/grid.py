@@ -22,3 +22,5 @@ class GridRegion(Record):
     #: Typical annual mean dry-bulb temperature, for cooling (free-cooling hours).
     mean_temperature_c: float | None = None
     latitude_deg: float | None = Field(default=None, ge=-90, le=90)
+    #: Mean dry-bulb temperature of each calendar month, January first (12 values), for hourly cooling.
+    monthly_mean_temperature_c: tuple[float, ...] | None = Field(default=None, min_length=12, max_length=12)

@@ -31,6 +31,20 @@ class FacilityDesign(Record):
     #: Construction cost of the building, power and cooling per watt of critical IT capacity.
     build_cost_usd_per_w: UsdPerWatt
     lifetime_years: float = Field(gt=0, le=60)
+    #: Outdoor dry-bulb temperature up to which the design rejects all its heat without compressors (its PUE
+    #: is then ``pue`` at full load); above it, PUE rises by ``pue_per_degree_c`` per degree. The defaults
+    #: (no sensitivity) keep a design without climate data independent of the weather.
+    free_cooling_limit_c: float = Field(default=20.0, ge=-30.0, le=60.0)
+    pue_per_degree_c: float = Field(default=0.0, ge=0.0, le=0.2)
+    #: Power-chain redundancy that ``pue`` and ``build_cost_usd_per_w`` already include.
+    baseline_redundancy: Literal["N", "N+1", "2N"] = "N+1"
+    #: Share of the build cost that is electrical plant (switchgear, UPS, generators, distribution), the part
+    #: that grows with redundant capacity. Default 0.40: electrical distribution is 35-45 % of data-centre
+    #: construction cost (cortexconstruct.com).
+    electrical_cost_share: Fraction = 0.40
+    #: UPS loss drawn at any load, as a fraction of installed UPS rating. Default 0.01: Socomec's efficiency
+    #: of one UPS at 30-100 % load (vnpower.com.vn, "How availability affects efficiency") fits about 0.9 %.
+    ups_no_load_loss: Fraction = 0.01
 
     @model_validator(mode="after")
     def _ordered(self) -> FacilityDesign:

@@ -31,7 +31,16 @@ from fivelayer.economics import (
 from fivelayer.energy.dispatch import HOURS_PER_YEAR, dispatch, solar_profile
 from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, training_unit, unit_for, units_needed
 from fivelayer.infrastructure import FacilityDesign
-from fivelayer.infrastructure.sizing import FIXED_OVERHEAD_FRACTION, fabric, facility_overhead_w, racks_for
+from fivelayer.infrastructure.sizing import (
+    DAILY_TEMPERATURE_AMPLITUDE_C,
+    FIXED_OVERHEAD_FRACTION,
+    fabric,
+    facility_capex_factor,
+    facility_overhead_hourly_w,
+    hourly_temperature_c,
+    racks_for,
+    redundancy_overhead_w,
+)
 from fivelayer.scenario import Scenario
 
 __all__ = ["STORAGE_TB_PER_ACCELERATOR", "StackResult", "plan", "yield_"]
@@ -186,8 +195,27 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
     servers_max_w = sum(b.units * b.unit.max_power_w for b in builds)
     it_design_w = servers_max_w + network_w + storage_w
     it_hourly = sum((b.power_hourly for b in builds), np.zeros(HOURS_PER_YEAR)) + network_w + storage_w
-    facility_hourly = it_hourly + facility_overhead_w(it_hourly, it_design_w, pue)
-    facility_design_w = it_design_w * pue
+    # Facility overhead: part load, the hour's outdoor temperature (monthly normals with a daily cycle) and
+    # the UPS no-load loss of the chosen redundancy against the design's baseline.
+    redundancy = scenario.facility.redundancy
+    climate = f"{region.id} monthly normals with a +/-{DAILY_TEMPERATURE_AMPLITUDE_C:g} degC daily cycle"
+    if region.monthly_mean_temperature_c is not None:
+        outdoor_c = hourly_temperature_c(region.monthly_mean_temperature_c)
+    elif region.mean_temperature_c is not None:
+        outdoor_c = hourly_temperature_c([region.mean_temperature_c] * 12)
+        climate = f"{region.id} annual mean all year with a +/-{DAILY_TEMPERATURE_AMPLITUDE_C:g} degC daily cycle"
+    else:
+        outdoor_c = np.full(HOURS_PER_YEAR, design.free_cooling_limit_c)
+        climate = f"no temperatures for {region.id}, free cooling assumed all year"
+    chain_w = redundancy_overhead_w(it_design_w, redundancy, design.baseline_redundancy, design.ups_no_load_loss)
+    overhead_hourly = facility_overhead_hourly_w(
+        it_hourly, it_design_w, pue, outdoor_c, design.free_cooling_limit_c, design.pue_per_degree_c
+    )
+    facility_hourly = it_hourly + np.maximum(overhead_hourly + chain_w, 0.0)
+    pue_full_load = max(pue + chain_w / it_design_w, 1.0) if it_design_w > 0 else pue
+    hottest_excess_c = max(float(outdoor_c.max()) - design.free_cooling_limit_c, 0.0)
+    pue_peak = pue_full_load + design.pue_per_degree_c * hottest_excess_c
+    facility_design_w = it_design_w * pue_peak  # full IT load in the hottest hour sizes the supply
 
     # Energy supply: grid up to the cap, on-site solar, battery, gas.
     onsite = scenario.site.onsite
@@ -236,7 +264,11 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
     servers_capex = sum(b.units * b.unit.price_usd for b in builds) - chips_capex
     network_capex = net.capex_usd(switch_usd, optic_usd)
     storage_capex = storage_tb * storage_usd_tb
-    facility_capex = design.build_cost_usd_per_w * it_design_w
+    facility_capex = (
+        design.build_cost_usd_per_w
+        * it_design_w
+        * facility_capex_factor(redundancy, design.baseline_redundancy, design.electrical_cost_share)
+    )
     solar_capex = onsite.solar / 1e3 * (solar_option.capex_usd_per_kw if solar_option else 1100.0)
     battery_capex = (onsite.battery_energy / 3.6e6) * (battery_option.capex_usd_per_kwh if battery_option else 300.0)
     battery_capex += (onsite.battery_power / 1e3) * (battery_option.capex_usd_per_kw if battery_option else 0.0)
@@ -334,7 +366,9 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
             "systems": systems,
             "racks": racks,
             "facility_design": design.id,
-            "pue_design": pue,
+            "pue_design": pue_full_load,
+            "pue_peak": pue_peak,
+            "redundancy": redundancy,
             "pue_annual": facility_mwh / it_mwh if it_mwh else pue,
             "network": {
                 "tiers": net.tiers,
@@ -438,8 +472,13 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
     }
     assumptions = list(notes)
     assumptions += [
-        f"facility {design.id}: PUE {pue:g} at design load, {FIXED_OVERHEAD_FRACTION:.0%} of the overhead fixed "
-        "(PUE rises at part load)",
+        f"facility {design.id}: PUE {pue:g} at design load in free-cooling weather, {FIXED_OVERHEAD_FRACTION:.0%} "
+        "of the overhead fixed (PUE rises at part load)",
+        f"climate: {climate}; PUE rises {design.pue_per_degree_c:g} per degC above "
+        f"{design.free_cooling_limit_c:g} degC (peak-hour PUE {pue_peak:.3f})",
+        f"power chain: {redundancy} UPS and generators against the design's {design.baseline_redundancy} baseline "
+        f"(electrical {design.electrical_cost_share:.0%} of build cost scales with installed capacity; UPS no-load "
+        f"loss {design.ups_no_load_loss:.1%} of rating)",
         f"storage {STORAGE_TB_PER_ACCELERATOR:g} TB of flash per accelerator",
         f"network: non-blocking {net.tiers}-tier fabric of {radix}-port switches, one port per accelerator",
         f"carbon: location-based, annual average of {region.id} ({region.carbon_intensity_g_per_kwh:g} g/kWh); "
