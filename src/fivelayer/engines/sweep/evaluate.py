@@ -26,7 +26,13 @@ from fivelayer.engines.analytic.plan import STORAGE_TB_PER_ACCELERATOR, _compone
 from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, unit_for
 from fivelayer.engines.sweep.paths import Path, apply, format_path, is_catalog_path
 from fivelayer.engines.sweep.spec import OUTPUTS, Parameter, Study, StudyError
-from fivelayer.infrastructure.sizing import FIXED_OVERHEAD_FRACTION, MAX_SYSTEMS_PER_RACK
+from fivelayer.infrastructure.sizing import (
+    FIXED_OVERHEAD_FRACTION,
+    MAX_SYSTEMS_PER_RACK,
+    facility_capex_factor,
+    hourly_temperature_c,
+    redundancy_overhead_w,
+)
 from fivelayer.scenario import Scenario
 
 __all__ = ["Evaluator", "UnitCache", "fast_path_problem"]
@@ -131,6 +137,9 @@ class _Units:
 class Evaluator:
     """Evaluates chunks of a study's design: vectorised where possible, else ``plan()`` per variant."""
 
+    #: Columns a row has besides the parameters, outputs and ``feasible`` (none; see SimulationEvaluator).
+    extra_columns: tuple[str, ...] = ()
+
     def __init__(self, study: Study, engine: str | None = None) -> None:
         self.study = study
         self.base = study.base
@@ -145,8 +154,10 @@ class Evaluator:
 
     # --- public ---------------------------------------------------------------------------------------
 
-    def evaluate(self, design: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Outputs (every name of :data:`OUTPUTS`, plus ``feasible``) for each row of ``design``."""
+    def evaluate(self, design: dict[str, np.ndarray], first_variant: int = 0) -> dict[str, np.ndarray]:
+        """Outputs (every name of :data:`OUTPUTS`, plus ``feasible``) for each row of ``design``.
+
+        ``first_variant`` (the variant number of the first row) does not change a plan's results."""
         n = len(next(iter(design.values()))) if design else 1
         if self.engine == "fast":
             return self._fast(design, n)
@@ -267,6 +278,52 @@ class Evaluator:
             out[name] = values
         return out
 
+    def _climate(self, design: dict[str, np.ndarray], n: int) -> dict[str, Any]:
+        """Per variant, what plan()'s climate and redundancy terms need, from its region and facility design.
+
+        ``excess_sum`` and ``excess_max`` are, for each hour of the day, the sum and the maximum over the year's
+        days of the outdoor temperature above the design's free-cooling limit; ``excess`` keeps the whole
+        (365, 24) array per (region, design) pair for variants whose power cap binds.
+        """
+        cat = self.base.resolved_catalog
+        codes = []
+        ids = []
+        for _kind, path, default in (("grid-regions", ("site", "region"), self.base.site.region),
+                                    ("facilities", ("facility", "design"), self.base.facility.design)):  # fmt: skip
+            param = self._varied(path)
+            ids.append(list(param.values) if param is not None else [default])
+            codes.append(np.asarray(design[param.name], dtype=np.int64) if param is not None else np.zeros(n, int))
+        pairs, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        out: dict[str, Any] = {name: np.zeros((n, HOURS)) for name in ("excess_sum", "excess_max")}
+        out |= {name: np.zeros(n) for name in ("k", "hottest", "chain", "capex_factor")}
+        out["excess"] = {}
+        out["pair"] = inverse
+        redundancy = self.base.facility.redundancy
+        for index, (r, f) in enumerate(pairs):
+            region = cat.grid_regions.get(ids[0][int(r)])
+            facility = cat.facilities.get(ids[1][int(f)])
+            if region.monthly_mean_temperature_c is not None:
+                outdoor = hourly_temperature_c(region.monthly_mean_temperature_c)
+            elif region.mean_temperature_c is not None:
+                outdoor = hourly_temperature_c([region.mean_temperature_c] * 12)
+            else:
+                outdoor = np.full(DAYS * HOURS, facility.free_cooling_limit_c)
+            excess = np.maximum(outdoor - facility.free_cooling_limit_c, 0.0).reshape(DAYS, HOURS)
+            rows = inverse == index
+            out["excess"][index] = excess
+            out["excess_sum"][rows] = excess.sum(axis=0)
+            out["excess_max"][rows] = excess.max(axis=0)
+            out["hottest"][rows] = float(excess.max())
+            out["k"][rows] = facility.pue_per_degree_c
+            out["chain"][rows] = redundancy_overhead_w(
+                1.0, redundancy, facility.baseline_redundancy, facility.ups_no_load_loss
+            )
+            out["capex_factor"][rows] = facility_capex_factor(
+                redundancy, facility.baseline_redundancy, facility.electrical_cost_share
+            )
+        return out
+
     def _fast(self, design: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         base = self.base
         cat = base.resolved_catalog
@@ -341,8 +398,10 @@ class Evaluator:
                                                                                              strict=True)]  # fmt: skip
         feasible &= ~(over & (sum(counts, np.zeros(n)) == 0))
         radix, switch_w, _switch_usd = (float(x) for x in _components(cat)[0])
+        climate = self._climate(design, n)
+        pue_peak = np.maximum(pue + climate["chain"], 1.0) + climate["k"] * climate["hottest"]
         for _ in range(8):
-            facility_w = self._it_design_w(counts, deps, radix, switch_w, cat)[0] * pue
+            facility_w = self._it_design_w(counts, deps, radix, switch_w, cat)[0] * pue_peak
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = facility_w / firm
             shrink = ratio > 1.0
@@ -350,7 +409,7 @@ class Evaluator:
                 break
             counts = [np.where(shrink & s, np.maximum(0.0, np.floor(c / ratio) - 1.0), c)
                       for c, s in zip(counts, sizable, strict=True)]  # fmt: skip
-        out = self._rollup(design, n, counts, deps, pue, max_rack, cap, gas_w, region, facility)
+        out = self._rollup(design, n, counts, deps, pue, max_rack, cap, gas_w, region, facility, climate)
         feasible &= out.pop("_feasible")
         for name in OUTPUTS:
             out[name] = np.where(feasible, out[name], np.nan)
@@ -375,7 +434,8 @@ class Evaluator:
 
     def _rollup(self, design: dict[str, np.ndarray], n: int, counts: list[np.ndarray], deps: list[dict[str, Any]],
                 pue: np.ndarray, max_rack: np.ndarray, cap: np.ndarray, gas_cap: np.ndarray,
-                region: dict[str, np.ndarray], facility: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # fmt: skip
+                region: dict[str, np.ndarray], facility: dict[str, np.ndarray],
+                climate: dict[str, Any]) -> dict[str, np.ndarray]:  # fmt: skip
         base = self.base
         cat = base.resolved_catalog
         econ = base.economics
@@ -410,23 +470,36 @@ class Evaluator:
         base_overhead = ((pue - 1.0) * it_design)[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(it_design[:, None] > 0, it_h / it_design[:, None], 0.0)
+        # plan(): overhead = part-load term + k x (T - T_free)+ x IT + the redundancy's constant UPS loss. The
+        # daily IT profile repeats, so the climate term sums exactly per hour of the day over the year's days.
         facility_h = it_h + base_overhead * (FIXED_OVERHEAD_FRACTION + (1.0 - FIXED_OVERHEAD_FRACTION) * rel)
-        grid_h = np.minimum(facility_h, cap[:, None])
-        rest = facility_h - grid_h
-        gas_h = np.minimum(rest, gas_cap[:, None])
-        unserved_h = rest - gas_h
+        facility_h = facility_h + (climate["chain"] * it_design)[:, None]
+        warm = climate["k"][:, None] * it_h
+        facility_mwh = (DAYS * facility_h.sum(axis=1) + (warm * climate["excess_sum"]).sum(axis=1)) / 1e6
+        peak_h = (facility_h + warm * climate["excess_max"]).max(axis=1)
+        binds = peak_h > cap
+        grid_mwh = facility_mwh.copy()
+        gas_mwh = np.zeros(n)
+        grid_peak = peak_h.copy()
+        shortfall = np.zeros((n, DAYS, HOURS))
+        for row in np.flatnonzero(binds):  # the supply cap binds in some hours: dispatch the whole year
+            year = facility_h[row][None, :] + warm[row][None, :] * climate["excess"][climate["pair"][row]]
+            grid_y = np.minimum(year, cap[row])
+            gas_y = np.minimum(year - grid_y, gas_cap[row])
+            unserved_y = year - grid_y - gas_y
+            grid_mwh[row] = grid_y.sum() / 1e6
+            gas_mwh[row] = gas_y.sum() / 1e6
+            grid_peak[row] = grid_y.max()
+            shortfall[row] = np.divide(unserved_y, year, out=np.zeros_like(year), where=year > 0)
 
         it_mwh = DAYS * it_h.sum(axis=1) / 1e6
-        facility_mwh = DAYS * facility_h.sum(axis=1) / 1e6
-        grid_mwh = DAYS * grid_h.sum(axis=1) / 1e6
-        gas_mwh = DAYS * gas_h.sum(axis=1) / 1e6
         supply = cat.supply_options
         gas_option = next((s for s in supply if s.kind.startswith("gas")), None)
         gas_g = gas_option.emissions_g_per_kwh if gas_option else 490.0
         co2 = (grid_mwh * region["carbon_intensity_g_per_kwh"] + gas_mwh * gas_g) / 1e3
         water = it_mwh * 1e3 * facility["wue_l_per_kwh"] / 1e3
-        shortfall = np.divide(unserved_h, facility_h, out=np.zeros_like(facility_h), where=facility_h > 0)
-        served_tokens = sum(((s * (1.0 - shortfall)).sum(axis=1) for s in served), np.zeros(n)) * DAYS * 3600.0
+        kept = (1.0 - shortfall).sum(axis=1)  # per hour of the day, days' worth of service kept
+        served_tokens = sum(((s * kept).sum(axis=1) for s in served), np.zeros(n)) * 3600.0
         demanded_tokens = sum((x.sum(axis=1) for x in demanded), np.zeros(n)) * DAYS * 3600.0
 
         elec = col(("economics", "electricity_price"), econ.electricity_price)
@@ -437,7 +510,7 @@ class Evaluator:
         servers_capex = servers_capex - chips_capex
         network_capex = net["switches"] * switch_usd + net["transceivers"] * optic_usd
         storage_capex = net["storage_tb"] * storage_usd_tb
-        facility_capex = facility["build_cost_usd_per_w"] * it_design
+        facility_capex = facility["build_cost_usd_per_w"] * it_design * climate["capex_factor"]
         solar_option = next((s for s in supply if s.kind == "solar-pv"), None)
         battery_option = next((s for s in supply if s.kind == "battery"), None)
         onsite = base.site.onsite
@@ -465,7 +538,7 @@ class Evaluator:
         ppa_price = np.where(np.isnan(ppa), ppa_default, ppa * 3.6e6)
         share = col(("site", "ppa_share"), base.site.ppa_share)
         electricity = grid_mwh * 1e3 * ((1.0 - share) * price_kwh + share * ppa_price)
-        monthly_peak_kw = 12.0 * grid_h.max(axis=1) / 1e3
+        monthly_peak_kw = 12.0 * grid_peak / 1e3
         electricity = electricity + col(("economics", "demand_charge_usd_per_kw_month"),
                                         econ.demand_charge_usd_per_kw_month) * monthly_peak_kw  # fmt: skip
         maintenance = col(("economics", "maintenance_fraction_per_year"), econ.maintenance_fraction_per_year) * (
@@ -476,7 +549,7 @@ class Evaluator:
         capex = chips_capex + servers_capex + network_capex + storage_capex + facility_capex + energy_capex
         annual_cost = annual_capital + opex
         tokens_per_s = served_tokens / SECONDS_PER_YEAR
-        facility_design_w = it_design * pue
+        facility_design_w = it_design * (np.maximum(pue + climate["chain"], 1.0) + climate["k"] * climate["hottest"])
         has = accelerators > 0
         safe_acc = np.where(has, accelerators, 1.0)
         gpu_hour = np.where(has, annual_cost / (safe_acc * 8760), np.inf)
