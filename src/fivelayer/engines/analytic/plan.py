@@ -47,6 +47,9 @@ __all__ = ["STORAGE_TB_PER_ACCELERATOR", "StackResult", "plan", "yield_"]
 
 #: Usable flash storage per accelerator for serving (weights, KV offload, logs). Assumption: 2 TB.
 STORAGE_TB_PER_ACCELERATOR = 2.0
+#: White space per rack including aisles and clearances. Assumption: 2.5 m2, the usual 0.6 x 1.2 m rack
+#: footprint plus hot and cold aisles; support rooms (power, cooling plant) come on top.
+FLOOR_AREA_M2_PER_RACK = 2.5
 #: Solar capacity factor and latitude used when the catalog has no solar option or the region no latitude.
 DEFAULT_SOLAR_CAPACITY_FACTOR = 0.24
 DEFAULT_LATITUDE = 38.0
@@ -379,6 +382,7 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
             "storage_tb": storage_tb,
             "it_design_w": it_design_w,
             "floor_racks": racks,
+            "floor_area_m2": racks * FLOOR_AREA_M2_PER_RACK,
         },
         "models": {
             "deployments": [{"name": b.unit.deployment, "model": b.unit.model_id} for b in serving],
