@@ -1,4 +1,5 @@
-"""Sweeps, Monte Carlo and optimisation over scenarios, in-process (vectorised) or on a Dask cluster.
+"""Sweeps, Monte Carlo and optimisation over scenarios, and studies of many serving simulations
+(``method: simulate``), in-process or on a Dask cluster.
 
 >>> from fivelayer.engines.sweep import study_from_text
 >>> study = study_from_text("name: t\\nparameters: [{path: economics.discount_rate, values: [0.06, 0.08]}]")
@@ -10,10 +11,19 @@ from fivelayer.engines.sweep.analysis import first_order_indices, optimum, paret
 from fivelayer.engines.sweep.evaluate import Evaluator, fast_path_problem
 from fivelayer.engines.sweep.runner import RunReport, run_study
 from fivelayer.engines.sweep.sampling import design
-from fivelayer.engines.sweep.spec import OUTPUTS, Parameter, Study, StudyError, load_study, study_from_text
+from fivelayer.engines.sweep.spec import (
+    OUTPUTS,
+    SIMULATE_OUTPUTS,
+    Parameter,
+    Study,
+    StudyError,
+    load_study,
+    study_from_text,
+)
 
 __all__ = [
     "OUTPUTS",
+    "SIMULATE_OUTPUTS",
     "Evaluator",
     "Parameter",
     "RunReport",

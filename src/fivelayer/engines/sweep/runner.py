@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,17 +35,40 @@ from fivelayer.engines.sweep.evaluate import Evaluator
 from fivelayer.engines.sweep.sampling import design as make_design
 from fivelayer.engines.sweep.spec import Study, load_study, study_from_text
 
-__all__ = ["ChunkStore", "RunReport", "chunk_frame", "evaluate_chunk", "run_study"]
+__all__ = ["ChunkEvaluator", "ChunkStore", "RunReport", "chunk_frame", "evaluate_chunk", "make_evaluator",
+           "run_study"]  # fmt: skip
 
 Progress = Callable[[int, int], None]
 
 
+class ChunkEvaluator(Protocol):
+    """What evaluates a chunk of variants: :class:`Evaluator` (scenarios) or a simulate study's evaluator."""
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def extra_columns(self) -> tuple[str, ...]: ...
+
+    def evaluate(self, design: dict[str, np.ndarray], first_variant: int = 0) -> dict[str, np.ndarray]: ...
+
+
+def make_evaluator(study: Study) -> ChunkEvaluator:
+    """The evaluator of ``study``'s method; raises before any work if the study cannot be evaluated as asked."""
+    if study.simulate:
+        from fivelayer.engines.sweep.simulate import SimulationEvaluator
+
+        return SimulationEvaluator(study)
+    return Evaluator(study)
+
+
 def chunk_frame(study: Study, design: dict[str, np.ndarray], start: int, stop: int,
-                evaluator: Evaluator | None = None) -> pd.DataFrame:  # fmt: skip
-    """Rows ``start:stop`` of the study's design, evaluated: one column per parameter, then the outputs."""
-    evaluator = evaluator or Evaluator(study)
+                evaluator: ChunkEvaluator | None = None) -> pd.DataFrame:  # fmt: skip
+    """Rows ``start:stop`` of the study's design, evaluated: one column per parameter, then the outputs,
+    ``feasible`` and the evaluator's extra columns."""
+    evaluator = evaluator or make_evaluator(study)
     part = {name: values[start:stop] for name, values in design.items()}
-    outputs = evaluator.evaluate(part)
+    outputs = evaluator.evaluate(part, start)
     columns: dict[str, Any] = {"variant": np.arange(start, stop, dtype=np.int64)}
     for p in study.parameters:
         values = part[p.name]
@@ -56,12 +79,15 @@ def chunk_frame(study: Study, design: dict[str, np.ndarray], start: int, stop: i
     for name in study.outputs:
         columns[name] = outputs[name]
     columns["feasible"] = outputs["feasible"]
+    for name in evaluator.extra_columns:
+        values = outputs[name]
+        columns[name] = pd.Series(values, dtype="str") if values.dtype == object else values
     return pd.DataFrame(columns)
 
 
 # --- work that runs on a Dask worker ---------------------------------------------------------------------
 
-_WORKER_STATE: dict[str, tuple[Study, dict[str, np.ndarray], Evaluator]] = {}
+_WORKER_STATE: dict[str, tuple[Study, dict[str, np.ndarray], ChunkEvaluator]] = {}
 
 
 def evaluate_chunk(source: dict[str, str], chunk: int) -> tuple[int, pd.DataFrame]:
@@ -73,12 +99,12 @@ def evaluate_chunk(source: dict[str, str], chunk: int) -> tuple[int, pd.DataFram
     state = _WORKER_STATE.get(key)
     if state is None:
         study = load_study(source["path"]) if source.get("path") else study_from_text(source["text"], source["origin"])
-        state = (study, make_design(study), Evaluator(study))
+        state = (study, make_design(study), make_evaluator(study))
         _WORKER_STATE.clear()
         _WORKER_STATE[key] = state
     study, design, evaluator = state
     n = len(next(iter(design.values())))
-    size = study.spec.chunk_size
+    size = study.chunk_size
     return chunk, chunk_frame(study, design, chunk * size, min(n, (chunk + 1) * size), evaluator)
 
 
@@ -262,11 +288,11 @@ def run_study(
     import time
 
     start = time.perf_counter()
-    evaluator = Evaluator(study)  # raises before any work if the study cannot be evaluated as asked
+    evaluator = make_evaluator(study)  # raises before any work if the study cannot be evaluated as asked
     store = ChunkStore(None if output is None else FilePath(output), study.fingerprint)
     design = make_design(study)
     n = len(next(iter(design.values())))
-    size = study.spec.chunk_size
+    size = study.chunk_size
     chunks = -(-n // size)
     if store.complete:
         return RunReport(store.read(), chunks, 0, chunks, evaluator.engine, backend, time.perf_counter() - start,

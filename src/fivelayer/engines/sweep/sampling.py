@@ -23,8 +23,13 @@ DEFAULT_SAMPLES = 1000
 Design = dict[str, np.ndarray]
 
 
+def _is_grid(study: Study) -> bool:
+    method = study.spec.method
+    return method in ("grid", "optimise") or (method == "simulate" and study.spec.sampling == "grid")
+
+
 def design_size(study: Study) -> int:
-    if study.spec.method in ("grid", "optimise"):
+    if _is_grid(study):
         return math.prod(len(p.values) for p in study.parameters)
     return study.spec.samples or DEFAULT_SAMPLES
 
@@ -64,10 +69,9 @@ def lhs_design(parameters: tuple[Parameter, ...], n: int, seed: int) -> Design:
 
 def design(study: Study) -> Design:
     """The study's whole design."""
-    method = study.spec.method
-    if method in ("grid", "optimise"):
+    if _is_grid(study):
         return grid_design(study.parameters)
     n = design_size(study)
-    if method == "lhs":
+    if study.spec.method == "lhs" or (study.spec.method == "simulate" and study.spec.sampling == "lhs"):
         return lhs_design(study.parameters, n, study.spec.seed)
     return random_design(study.parameters, n, study.spec.seed)

@@ -4,7 +4,7 @@ A study is YAML::
 
     name: demand and price uncertainty
     scenario: ../../../src/fivelayer/data/scenarios/default.yaml   # or a mapping, or omitted (the default)
-    method: montecarlo          # grid | random | lhs | montecarlo | optimise
+    method: montecarlo          # grid | random | lhs | montecarlo | optimise | simulate
     samples: 2000
     seed: 7
     parameters:
@@ -20,6 +20,9 @@ A study is YAML::
 Everything is checked before any work starts: each path against the scenario schema (or the catalog), every
 value through the same validation as a scenario file (units, limits, catalog ids), and every distribution's
 parameters (a normal with a negative spread, an empty range...). Errors name the study file, line and field.
+
+``method: simulate`` varies the inputs of the serving simulator instead of a scenario's fields (a
+``simulation:`` block holds the base inputs); see :mod:`fivelayer.engines.sweep.simulate`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from fivelayer.scenario import Scenario
 
 __all__ = [
     "OUTPUTS",
+    "SIMULATE_OUTPUTS",
     "Parameter",
     "Study",
     "StudyError",
@@ -78,13 +82,46 @@ OUTPUTS: tuple[str, ...] = (
     "ttft_s_max",
     "tpot_s_max",
 )
+#: Headline results of one serving simulation (``method: simulate``), one row per variant. Latencies are
+#: percentiles over the variant's requests, in seconds; ``sustainable`` is the simulator's verdict that the
+#: queues do not grow; energy is the accelerators' (busy and idle) over the simulated time.
+SIMULATE_OUTPUTS: tuple[str, ...] = (
+    "throughput_tokens_per_s",
+    "throughput_requests_per_s",
+    "offered_requests_per_s",
+    "goodput_requests_per_s",
+    "slo_attainment",
+    "ttft_p50_s",
+    "ttft_p90_s",
+    "ttft_p99_s",
+    "tpot_p50_s",
+    "tpot_p90_s",
+    "tpot_p99_s",
+    "e2e_p50_s",
+    "e2e_p90_s",
+    "e2e_p99_s",
+    "sustainable",
+    "energy_j",
+    "energy_per_output_token_j",
+    "mean_power_w",
+    "utilisation",
+    "mean_batch",
+    "preemptions",
+    "finished",
+    "dropped",
+    "devices",
+    "replicas",
+    "simulated_s",
+)
+#: Variants per chunk of a simulate study that does not say ``chunk_size`` (each variant is a whole simulation).
+SIMULATE_CHUNK_SIZE = 4
 #: Objectives the optimiser minimises by name; any output may be used.
 OBJECTIVES = {"cost": "annual_cost_usd", "energy": "energy_mwh_per_year", "carbon": "co2_t_per_year"}
 #: Unbounded distributions are sampled between these quantiles, so every value stays within the limits the
 #: scenario schema puts on its field (checked when the study is read). Assumption: 0.1 % tails cut.
 TAIL = 1e-3
 
-Method = Literal["grid", "random", "lhs", "montecarlo", "optimise"]
+Method = Literal["grid", "random", "lhs", "montecarlo", "optimise", "simulate"]
 
 
 class StudyError(FivelayerError):
@@ -123,9 +160,17 @@ class StudySpec(Strict):
         default=None, description="a scenario file (relative to the study), an inline scenario, or the default"
     )
     method: Method = "grid"
+    sampling: Literal["grid", "random", "lhs"] = Field(
+        default="grid", description="simulate: every combination (grid), independent draws (random) or an LHS"
+    )
+    simulation: dict[str, Any] | None = Field(
+        default=None, description="simulate: the base inputs of every simulation, named as fivelayer simulate's options"
+    )
     samples: int | None = Field(default=None, ge=1, le=100_000_000, description="random/lhs/montecarlo: default 1000")
     seed: int = Field(default=0, ge=0)
-    chunk_size: int = Field(default=10_000, ge=1, le=10_000_000, description="variants per chunk of work")
+    chunk_size: int = Field(
+        default=10_000, ge=1, le=10_000_000, description=f"variants per chunk of work (simulate: {SIMULATE_CHUNK_SIZE})"
+    )
     engine: Literal["auto", "fast", "exact"] = Field(
         default="auto", description="fast: vectorised roll-up; exact: plan() per variant; auto: fast where it applies"
     )
@@ -197,10 +242,25 @@ class Study:
     base_raw: LocatedYaml
     parameters: tuple[Parameter, ...]
     text: str  # the study file's text (with the base scenario's text), for the fingerprint
+    simulation: Any = None  # method simulate: the validated base inputs (simulate.SimulationInputs)
+
+    @property
+    def simulate(self) -> bool:
+        """Whether the variants are serving simulations (``method: simulate``)."""
+        return self.spec.method == "simulate"
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return tuple(self.spec.outputs) if self.spec.outputs else OUTPUTS
+        if self.spec.outputs:
+            return tuple(self.spec.outputs)
+        return SIMULATE_OUTPUTS if self.simulate else OUTPUTS
+
+    @property
+    def chunk_size(self) -> int:
+        """Variants per chunk: as written, else the method's default."""
+        if self.simulate and "chunk_size" not in self.spec.model_fields_set:
+            return SIMULATE_CHUNK_SIZE
+        return self.spec.chunk_size
 
     @property
     def objective(self) -> str:
@@ -247,8 +307,18 @@ def _from_located(located: LocatedYaml, text: str) -> Study:
         base = Scenario.from_located(base_raw)
     except FivelayerError as exc:
         raise StudyError(f"{located.where(('scenario',))} (scenario): {exc}") from None
-    checker = _Checker(located, base, base_raw)
-    parameters = tuple(checker.parameter(i, p) for i, p in enumerate(spec.parameters))
+    simulation: Any = None
+    if spec.method == "simulate":
+        from fivelayer.engines.sweep.simulate import check_simulation
+
+        simulation, parameters, extra = check_simulation(spec, located, base, base_raw)
+        scenario_text += extra
+    else:
+        for key in ("simulation", "sampling"):
+            if key in spec.model_fields_set:
+                raise StudyError(f"{located.where((key,))} ({key}): {key} is for method: simulate studies")
+        checker = _Checker(located, base, base_raw)
+        parameters = tuple(checker.parameter(i, p) for i, p in enumerate(spec.parameters))
     names = [p.name for p in parameters]
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -256,7 +326,7 @@ def _from_located(located: LocatedYaml, text: str) -> Study:
                 f"{located.where(('parameters', i, 'path'))} (parameters[{i}].path): {name} is varied twice"
             )
     _check_method(spec, located, parameters)
-    return Study(spec, located.origin, base, base_raw, parameters, text + "\n---\n" + scenario_text)
+    return Study(spec, located.origin, base, base_raw, parameters, text + "\n---\n" + scenario_text, simulation)
 
 
 def _base_raw(spec: StudySpec, located: LocatedYaml) -> tuple[LocatedYaml, str]:
@@ -277,18 +347,21 @@ def _base_raw(spec: StudySpec, located: LocatedYaml) -> tuple[LocatedYaml, str]:
 
 
 def _check_method(spec: StudySpec, located: LocatedYaml, parameters: tuple[Parameter, ...]) -> None:
-    if spec.method in ("grid", "optimise"):
+    grid = spec.method in ("grid", "optimise") or (spec.method == "simulate" and spec.sampling == "grid")
+    if grid:
         for i, (_p, raw) in enumerate(zip(parameters, spec.parameters, strict=True)):
             if raw.distribution is not None:
                 raise StudyError(
                     f"{located.where(('parameters', i, 'distribution'))} (parameters[{i}].distribution): "
-                    f"a {spec.method} needs values or a range with steps; distributions are for random, lhs "
-                    "and montecarlo studies"
+                    f"a {'simulate grid' if spec.method == 'simulate' else spec.method} needs values or a range "
+                    "with steps; distributions are for random, lhs and montecarlo studies (simulate: sampling: "
+                    "random or lhs)"
                 )
         size = math.prod(len(p.values) for p in parameters)
         if size > 100_000_000:
+            how = "sampling" if spec.method == "simulate" else "method"
             raise StudyError(f"{located.where(('parameters',))} (parameters): the grid has {size:,} points; "
-                             "use fewer values or method: lhs")  # fmt: skip
+                             f"use fewer values or {how}: lhs")  # fmt: skip
     if spec.method == "optimise" and spec.objective is not None:
         objective = OBJECTIVES.get(spec.objective, spec.objective)
         if objective not in OUTPUTS:
@@ -297,9 +370,10 @@ def _check_method(spec: StudySpec, located: LocatedYaml, parameters: tuple[Param
                 f"{located.where(('objective',))} (objective): unknown objective {spec.objective!r}"
                 + (f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
             )
+    known = SIMULATE_OUTPUTS if spec.method == "simulate" else OUTPUTS
     for i, name in enumerate(spec.outputs or []):
-        if name not in OUTPUTS:
-            hint = did_you_mean(name, OUTPUTS)
+        if name not in known:
+            hint = did_you_mean(name, known)
             raise StudyError(
                 f"{located.where(('outputs', i))} (outputs[{i}]): unknown output {name!r}"
                 + (f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
@@ -449,6 +523,14 @@ class _Checker:
         assert p.distribution is not None
         return self._distribution(i, path, name, p.distribution)
 
+    def _integer(self, path: Path) -> bool:
+        """Whether the field holds whole numbers (its draws are rounded)."""
+        return isinstance(get_value(self.base, path), int) if not is_catalog_path(path) else False
+
+    def _bound_raw(self, path: Path, value: float) -> Any:
+        """A distribution's bound as the field would be written (checked against the field's limits)."""
+        return value if is_catalog_path(path) else _raw_si(self.base_raw, path, value)
+
     def _numeric(self, loc: tuple[Any, ...], name: str, *values: Any) -> None:
         for v in values:
             if isinstance(v, bool) or not isinstance(v, int | float):
@@ -476,7 +558,7 @@ class _Checker:
             self._numeric((*loc, key), name, v)
             return float(v)
 
-        integer = isinstance(get_value(self.base, path), int) if not is_catalog_path(path) else False
+        integer = self._integer(path)
         if d.kind in ("uniform", "loguniform", "triangular"):
             low, high = val("low"), val("high")
             if not low < high:
@@ -512,7 +594,7 @@ class _Checker:
         for bound in (param.low, param.high):
             sample = round(bound) if integer else bound
             try:
-                self.value(loc, path, sample if is_catalog_path(path) else _raw_si(self.base_raw, path, sample))
+                self.value(loc, path, self._bound_raw(path, sample))
             except StudyError as exc:
                 raise self.fail(loc, f"impossible {d.kind} distribution for {name}: its range "
                                      f"{param.low:.6g} to {param.high:.6g} leaves the field's limits "

@@ -15,6 +15,12 @@ from rich.table import Table
 
 __all__ = ["sweep_cmd"]
 
+#: Simulate studies: outputs whose first-order sensitivity indices are reported (random and lhs sampling).
+SIMULATION_SENSITIVITY = ("goodput_requests_per_s", "ttft_p99_s", "tpot_p99_s", "energy_per_output_token_j")
+#: Simulate studies with at most this many variants list every row (in the terminal: the first 40).
+MAX_ROWS_SHOWN = 1000
+ROWS_PRINTED = 40
+
 
 def sweep_cmd(
     file: Annotated[Path, typer.Argument(help="Study YAML file: the scenario, the varied fields, the method.")],
@@ -30,7 +36,8 @@ def sweep_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
 ) -> None:
-    """Sweep, Monte Carlo or optimise a scenario: ranges (P10/P50/P90), sensitivities and the best design."""
+    """Sweep, Monte Carlo or optimise a scenario, or run many serving simulations (method: simulate):
+    ranges (P10/P50/P90), sensitivities and the best design."""
     from fivelayer.engines.sweep import (
         first_order_indices,
         load_study,
@@ -69,7 +76,14 @@ def sweep_cmd(
         "seconds": report.seconds,
         "output": None if output is None else str(output),
     }
-    if study.spec.method == "optimise":
+    if study.simulate:
+        result["percentiles"] = percentiles(table, study.outputs)
+        if study.spec.sampling != "grid":
+            key = [o for o in SIMULATION_SENSITIVITY if o in study.outputs]
+            result["sensitivity"] = {o: first_order_indices(table, study, o) for o in key}
+        if len(table) <= MAX_ROWS_SHOWN:
+            result["rows"] = [_row(r) for _, r in table.iterrows()]
+    elif study.spec.method == "optimise":
         best = optimum(table, study.objective, study.spec.max_unserved)
         result["objective"] = study.objective
         result["best"] = None if best is None else _row(best)
@@ -122,12 +136,14 @@ def _print(result: dict[str, Any]) -> None:
         table = Table(title=f"sensitivity of {name}")
         for column in ("input", "first-order index", "tornado low", "tornado high"):
             table.add_column(column)
-        bars = {b["parameter"]: b for b in result["tornado"][name]}
+        bars = {b["parameter"]: b for b in result.get("tornado", {}).get(name, [])}
         for param, index in indices.items():
             bar = bars.get(param, {})
             table.add_row(param, f"{index:.3f}", f"{bar.get('output_low', math.nan):,.4g}",
                           f"{bar.get('output_high', math.nan):,.4g}")  # fmt: skip
         out.print(table)
+    if "rows" in result:
+        _print_rows(out, result["rows"])
     if "best" in result:
         best = result["best"]
         if best is None:
@@ -137,3 +153,36 @@ def _print(result: dict[str, Any]) -> None:
             for key, value in best.items():
                 out.print(f"  {key}: {value}")
             out.print(f"Pareto front (cost, TPOT, energy): {len(result['pareto_front'])} variant(s)")
+
+
+def _print_rows(out: Console, rows: list[dict[str, Any]]) -> None:
+    """The variants of a simulate study, one line each, with the headline results."""
+    if not rows or "throughput_tokens_per_s" not in rows[0]:
+        return
+    shown = {"throughput_tokens_per_s": "tokens/s", "goodput_requests_per_s": "goodput req/s",
+             "ttft_p99_s": "TTFT p99 ms", "tpot_p99_s": "TPOT p99 ms", "e2e_p99_s": "e2e p99 ms",
+             "sustainable": "sustainable", "energy_per_output_token_j": "J/token"}  # fmt: skip
+    names = list(rows[0])
+    inputs = names[1 : names.index("throughput_tokens_per_s")]
+    notes = any(row.get("error") for row in rows)
+    table = Table(title=f"variants ({min(len(rows), ROWS_PRINTED)} of {len(rows)})")
+    for column in ("variant", *inputs, *(label for key, label in shown.items() if key in rows[0])):
+        table.add_column(column, justify="left" if column in inputs else "right")
+    if notes:
+        table.add_column("note")
+    for row in rows[:ROWS_PRINTED]:
+        cells = [str(row["variant"]), *(f"{row[c]:g}" if isinstance(row[c], float) else str(row[c]) for c in inputs)]
+        for key in shown:
+            if key not in row:
+                continue
+            value = row[key]
+            if isinstance(value, bool):
+                cells.append("yes" if value else "no")
+            elif value is None or (isinstance(value, float) and not math.isfinite(value)):
+                cells.append("-")
+            else:
+                cells.append(f"{value * (1e3 if key.endswith('p99_s') else 1):,.4g}")
+        if notes:
+            cells.append(str(row.get("error") or ""))
+        table.add_row(*cells)
+    out.print(table)
