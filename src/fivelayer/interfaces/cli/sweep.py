@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fivelayer.interfaces.cli.common import jsonable
+
 __all__ = ["sweep_cmd"]
 
 #: Simulate studies: outputs whose first-order sensitivity indices are reported (random and lhs sampling).
@@ -96,25 +98,13 @@ def sweep_cmd(
             result["sensitivity"] = {o: first_order_indices(table, study, o) for o in key}
             result["tornado"] = tornado(study, tuple(key))
     if as_json:
-        sys.stdout.write(json.dumps(_jsonable(result), indent=2) + "\n")
+        sys.stdout.write(json.dumps(jsonable(result), indent=2) + "\n")
         return
     _print(result)
 
 
 def _row(row: Any) -> dict[str, Any]:
     return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
 
 
 def _print(result: dict[str, Any]) -> None:
