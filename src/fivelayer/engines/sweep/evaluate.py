@@ -481,16 +481,23 @@ class Evaluator:
         grid_mwh = facility_mwh.copy()
         gas_mwh = np.zeros(n)
         grid_peak = peak_h.copy()
-        shortfall = np.zeros((n, DAYS, HOURS))
-        for row in np.flatnonzero(binds):  # the supply cap binds in some hours: dispatch the whole year
-            year = facility_h[row][None, :] + warm[row][None, :] * climate["excess"][climate["pair"][row]]
-            grid_y = np.minimum(year, cap[row])
-            gas_y = np.minimum(year - grid_y, gas_cap[row])
-            unserved_y = year - grid_y - gas_y
-            grid_mwh[row] = grid_y.sum() / 1e6
-            gas_mwh[row] = gas_y.sum() / 1e6
-            grid_peak[row] = grid_y.max()
-            shortfall[row] = np.divide(unserved_y, year, out=np.zeros_like(year), where=year > 0)
+        kept = np.full((n, HOURS), float(DAYS))  # per hour of the day: days' worth of service kept
+        # Where the supply cap binds in some hours, dispatch the whole year (vectorised, in batches).
+        rows_all = np.flatnonzero(binds)
+        for pair in np.unique(climate["pair"][rows_all]) if rows_all.size else []:
+            pair_rows = rows_all[climate["pair"][rows_all] == pair]
+            excess = climate["excess"][int(pair)][None, :, :]
+            for start in range(0, pair_rows.size, 2048):
+                rows = pair_rows[start : start + 2048]
+                year = facility_h[rows][:, None, :] + warm[rows][:, None, :] * excess
+                grid_y = np.minimum(year, cap[rows][:, None, None])
+                gas_y = np.minimum(year - grid_y, gas_cap[rows][:, None, None])
+                unserved_y = year - grid_y - gas_y
+                grid_mwh[rows] = grid_y.sum(axis=(1, 2)) / 1e6
+                gas_mwh[rows] = gas_y.sum(axis=(1, 2)) / 1e6
+                grid_peak[rows] = grid_y.max(axis=(1, 2))
+                short = np.divide(unserved_y, year, out=np.zeros_like(year), where=year > 0)
+                kept[rows] = (1.0 - short).sum(axis=1)
 
         it_mwh = DAYS * it_h.sum(axis=1) / 1e6
         supply = cat.supply_options
@@ -498,7 +505,6 @@ class Evaluator:
         gas_g = gas_option.emissions_g_per_kwh if gas_option else 490.0
         co2 = (grid_mwh * region["carbon_intensity_g_per_kwh"] + gas_mwh * gas_g) / 1e3
         water = it_mwh * 1e3 * facility["wue_l_per_kwh"] / 1e3
-        kept = (1.0 - shortfall).sum(axis=1)  # per hour of the day, days' worth of service kept
         served_tokens = sum(((s * kept).sum(axis=1) for s in served), np.zeros(n)) * 3600.0
         demanded_tokens = sum((x.sum(axis=1) for x in demanded), np.zeros(n)) * DAYS * 3600.0
 
