@@ -89,3 +89,15 @@ def test_installed_entry_point_runs() -> None:
         check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_missing_optional_extra_is_exit_2_with_the_install_hint(monkeypatch: Any, capsys: Any) -> None:
+    """A command whose optional dependency is absent (e.g. dask without the sweep extra) says what to install."""
+    import fivelayer.interfaces.cli.app as cli_app
+
+    def without_dask(**_: Any) -> None:
+        raise ModuleNotFoundError("No module named 'dask'", name="dask")
+
+    monkeypatch.setattr(cli_app, "app", without_dask)
+    assert cli_app.main(["sweep", "study.yaml"]) == 2
+    assert "pip install 'fivelayer[sweep]'" in capsys.readouterr().err

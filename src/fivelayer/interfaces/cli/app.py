@@ -409,6 +409,19 @@ _register_optional_commands()
 # --- entry point -----------------------------------------------------------------------------------
 
 
+#: Optional dependencies and the extra that installs each.
+_OPTIONAL_MODULES = {
+    "plotly": "web",
+    "fastapi": "web",
+    "uvicorn": "web",
+    "multipart": "web",
+    "dask": "sweep",
+    "distributed": "sweep",
+    "duckdb": "sweep",
+    "pyarrow": "sweep",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; turn fivelayer errors into exit code 2 and anything else into 1."""
     try:
@@ -418,6 +431,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
+    except ModuleNotFoundError as exc:
+        extra = _OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        sys.stderr.write(
+            f"error: this command needs {exc.name}, part of the optional '{extra}' extra; "
+            f"install it with: pip install 'fivelayer[{extra}]' (or pip install -e '.[{extra}]' in a clone)\n"
+        )
+        return 2
     except typer.Abort:
         err.print("aborted")
         return 1
