@@ -93,7 +93,9 @@ def test_installed_entry_point_runs() -> None:
 
 def test_missing_optional_extra_is_exit_2_with_the_install_hint(monkeypatch: Any, capsys: Any) -> None:
     """A command whose optional dependency is absent (e.g. dask without the sweep extra) says what to install."""
-    import fivelayer.interfaces.cli.app as cli_app
+    import importlib
+
+    cli_app = importlib.import_module("fivelayer.interfaces.cli.app")  # the module, not the Typer it exports
 
     def without_dask(**_: Any) -> None:
         raise ModuleNotFoundError("No module named 'dask'", name="dask")
