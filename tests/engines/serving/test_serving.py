@@ -123,6 +123,46 @@ def test_speculative_decoding_cuts_decode_steps() -> None:
     assert result["steps"] == 41
 
 
+def test_draft_model_steps_by_hand() -> None:
+    # One request (64 in, 3 out), 2 speculative tokens from Llama 3.2 1B at acceptance 0 (one token per
+    # step, so the step count is the plain one). Step 1: the target and the draft prefill the prompt. Then
+    # two decode steps at 64 and 65 cached tokens: the draft proposes 2 tokens (2 decode steps of the
+    # batch), the target verifies them (1 sequence + 2 speculative tokens attending to the context).
+    target, draft = _timer("llama-3.1-8b"), _timer("llama-3.2-1b")
+
+    def t(timer: StepTimer, b: float, c: float, p: float, lp: float) -> float:
+        return timer.reference(b, c, p, lp)[0]
+
+    prefill = t(target, 0, 0, 64, 64) + t(draft, 0, 0, 64, 64)
+    decode = sum(t(target, 1, c, 2, 2 * c) + 2 * t(draft, 1, c, 0, 0) for c in (64.0, 65.0))
+    config = _config(speculative_tokens=2, acceptance_rate=0.0, draft_model="llama-3.2-1b")
+    f = simulate(_workload([0.0], [64], [3]), config, efficiency=EFF).to_frame()
+    assert f["first_token_s"].tolist() == pytest.approx([prefill], rel=1e-12)
+    assert f["finish_s"].tolist() == pytest.approx([prefill + decode], rel=1e-12)
+
+
+def test_draft_model_shares_the_memory() -> None:
+    cat = default_catalog()
+    fmt = numeric_format("fp8")
+    target, draft = (ModelWork.of(cat.language_model(m)) for m in ("llama-3.1-8b", "llama-3.2-1b"))
+    with_draft = build_replicas(_config(speculative_tokens=2, draft_model="llama-3.2-1b"), efficiency=EFF)[0]
+    without = build_replicas(_config(speculative_tokens=2), efficiency=EFF)[0]
+    free = without.kv_blocks * 16 * target.kv_bytes_per_token(fmt)  # bytes left for the KV cache, to a block
+    # The draft's ~1.2 GB of fp8 weights come off, and each token now also holds the draft's KV entry.
+    expected = (free - draft.weight_bytes(fmt)) / (target.kv_bytes_per_token(fmt) + draft.kv_bytes_per_token(fmt))
+    assert with_draft.kv_blocks * 16 == pytest.approx(expected, rel=2e-3)
+    assert with_draft.draft_timer is not None and without.draft_timer is None
+
+
+def test_draft_model_needs_the_target_tokenizer() -> None:
+    from fivelayer.core.errors import FivelayerError
+
+    with pytest.raises(FivelayerError, match="vocabulary of 151,936 tokens"):
+        build_replicas(_config(speculative_tokens=2, draft_model="qwen3-8b"), efficiency=EFF)
+    with pytest.raises(FivelayerError, match="needs speculative_tokens"):
+        EngineOptions(draft_model="llama-3.2-1b")
+
+
 # --- invariants ---------------------------------------------------------------------------------------
 
 requests = st.lists(

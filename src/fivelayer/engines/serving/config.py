@@ -41,6 +41,11 @@ class EngineOptions:
     #: Speculative decoding: draft tokens checked per step and the per-token acceptance rate.
     speculative_tokens: int = 0
     acceptance_rate: float = 0.7
+    #: Catalog id of the draft model that proposes the speculative tokens (same tokenizer as the target). It
+    #: runs ``speculative_tokens`` decode steps of the batch before each verification step, on the same
+    #: accelerators, and its weights and KV cache share their memory. ``None``: drafting is free (n-gram or
+    #: prompt-lookup drafting, whose cost is negligible next to a forward pass).
+    draft_model: str | None = None
     #: Most decode steps advanced at once while nothing changes a replica's batch (exact; a performance knob).
     max_run_steps: int = 256
 
@@ -56,6 +61,8 @@ class EngineOptions:
             problems.append(f"preemption must be recompute or swap (got {self.preemption!r})")
         if self.speculative_tokens < 0:
             problems.append(f"speculative_tokens must be non-negative (got {self.speculative_tokens})")
+        if self.draft_model is not None and self.speculative_tokens == 0:
+            problems.append(f"draft_model {self.draft_model!r} needs speculative_tokens of at least 1")
         if not 0.0 <= self.acceptance_rate < 1.0:
             problems.append(f"acceptance_rate must be in [0, 1) (got {self.acceptance_rate})")
         if self.max_run_steps < 1:

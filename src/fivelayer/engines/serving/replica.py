@@ -82,8 +82,10 @@ class Replica:
         kv_bytes_per_token: float,
         host_bytes_per_s: float,
         state: RequestState,
+        draft: StepTimer | None = None,
     ) -> None:
         self.index, self.group, self.role, self.timer = index, group, role, timer
+        self.draft = draft
         self.capacity = int(capacity_blocks)
         self.free = int(capacity_blocks)
         self.max_seqs = int(max_seqs)
@@ -351,10 +353,23 @@ class Replica:
         if k == 1:
             p = float(b * self.spec)
             span = 2.0 * c_mean * p
+            chunk_p = chunk_span = 0.0
             for r, c in chunks:
-                p += c
-                span += c * (2.0 * float(s.done[r]) + c)
+                chunk_p += c
+                chunk_span += c * (2.0 * float(s.done[r]) + c)
+            p += chunk_p
+            span += chunk_span
             time, energy = self.timer.step(float(b), c_mean, p, span / p if p else 0.0)
+            if self.draft is not None:
+                # The draft prefills the new prompt chunks with its first proposal step, then proposes the
+                # rest of its tokens one decode step of the batch at a time.
+                draft_t, draft_e = self.draft.step(float(b), c_mean, chunk_p, chunk_span / chunk_p if chunk_p else 0.0)
+                if b:
+                    more_t, more_e = self.draft.step(float(b), c_mean, 0.0, 0.0)
+                    draft_t += (self.spec - 1) * more_t
+                    draft_e += (self.spec - 1) * more_e
+                time += draft_t
+                energy += draft_e
             time += extra
             energy += extra * self.timer.idle_power_w()
             self.run_k = 1
@@ -364,6 +379,10 @@ class Replica:
             self.run_end = now + time
             return self.run_end
         times, energies = self.timer.decode_run(b, c_mean, g, k, self.spec)
+        if self.draft is not None:
+            draft_t, draft_e = self.draft.decode_run(b, c_mean, g, k)
+            times += self.spec * draft_t
+            energies += self.spec * draft_e
         times[0] += extra
         energies[0] += extra * self.timer.idle_power_w()
         self.run_k = k

@@ -224,7 +224,14 @@ class SimulationResult:
         if g.speculative_tokens:
             assumptions.append(
                 f"speculative decoding: {g.speculative_tokens} draft tokens at acceptance {g.acceptance_rate:g} "
-                f"give {g.tokens_per_step:.2f} tokens per step (expected value); the draft model's cost is not modelled"
+                f"give {g.tokens_per_step:.2f} tokens per step (expected value); "
+                + (
+                    f"draft model {g.draft_model}: {g.speculative_tokens} decode steps of the batch per verification "
+                    "step (the first also prefills new prompt chunks), on the same accelerators, its weights and KV "
+                    "cache in their memory"
+                    if g.draft_model
+                    else "drafting is free (n-gram or prompt-lookup drafting; no draft model)"
+                )
             )
         if config.disaggregated:
             assumptions.append("KV transfer: 1 ms + KV bytes over the prefill accelerator's scale-out link")

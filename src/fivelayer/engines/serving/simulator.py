@@ -34,6 +34,7 @@ from fivelayer.engines.serving.kernel import EventLoop
 from fivelayer.engines.serving.replica import Replica, RequestState
 from fivelayer.engines.serving.results import SimulationResult, StepLog
 from fivelayer.engines.serving.steptime import StepTimer
+from fivelayer.models.architecture import LanguageModel
 from fivelayer.models.step import Efficiency
 from fivelayer.models.work import ModelWork, numeric_format
 
@@ -59,6 +60,8 @@ class ReplicaPlan:
     timer: StepTimer
     kv_bytes_per_token: float
     scale_out_bytes_per_s: float
+    #: Step times of the speculative draft model on the same devices (``None``: no draft model).
+    draft_timer: StepTimer | None = None
 
 
 def _efficiency(family: str) -> Efficiency:
@@ -82,6 +85,7 @@ def build_replicas(
     work = ModelWork.of(model)
     fmt = numeric_format(config.precision)
     opts = config.engine
+    draft_work = _draft_work(cat, model, opts.draft_model) if opts.draft_model else None
     plans = []
     for group in config.groups:
         chip_record = cat.accelerators.get(group.accelerator)
@@ -103,6 +107,9 @@ def build_replicas(
             raise InfeasibleConfiguration(f"tp {tp} x pp {pp} needs {n} accelerators; the group has {group.count}")
         usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION) * n - work.weight_bytes(fmt)
         kv_token = work.kv_bytes_per_token(fmt) * float(work.kv_replication(tp))
+        if draft_work is not None:  # the draft's weights and its own KV cache share the replica's memory
+            usable -= draft_work.weight_bytes(fmt)
+            kv_token += draft_work.kv_bytes_per_token(fmt) * float(draft_work.kv_replication(tp))
         blocks = int(max(usable, 0.0) // (kv_token * opts.block_size))
         if blocks < 1:
             raise InfeasibleConfiguration(
@@ -117,8 +124,14 @@ def build_replicas(
         max_tokens = opts.max_num_batched_tokens + (0 if opts.chunked_prefill else work.max_context_tokens)
         timer = StepTimer(chip, work, fmt, eff, tp=tp, pp=pp, ep=ep, max_context=work.max_context_tokens,
                           max_tokens=max_tokens, max_seqs=max_seqs)  # fmt: skip
+        draft_timer = None
+        if draft_work is not None:
+            draft_timer = StepTimer(chip, draft_work, fmt, eff, tp=tp, pp=pp, ep=1, max_context=work.max_context_tokens,
+                                    max_tokens=max_tokens, max_seqs=max_seqs)  # fmt: skip
         if check_seed is not None:
             timer.check(np.random.default_rng(check_seed), samples=8)
+            if draft_timer is not None:
+                draft_timer.check(np.random.default_rng(check_seed + 1), samples=8)
         plans.append(
             ReplicaPlan(
                 group,
@@ -132,9 +145,26 @@ def build_replicas(
                 timer,
                 kv_token,
                 chip.scale_out_bytes_per_s,
+                draft_timer,
             )
         )
     return plans
+
+
+def _draft_work(cat: CatalogSet, target: LanguageModel, draft_id: str) -> ModelWork:
+    """The draft model's work, checked against the target: same vocabulary, at least the same context."""
+    draft = cat.language_model(draft_id)
+    if draft.vocab_size != target.vocab_size:
+        raise FivelayerError(
+            f"draft model {draft.id} has a vocabulary of {draft.vocab_size:,} tokens and {target.id} one of "
+            f"{target.vocab_size:,}: speculative decoding needs a draft with the target's tokenizer"
+        )
+    if draft.max_context_tokens < target.max_context_tokens:
+        raise FivelayerError(
+            f"draft model {draft.id} handles {draft.max_context_tokens:,} tokens of context, fewer than "
+            f"{target.id}'s {target.max_context_tokens:,}"
+        )
+    return ModelWork.of(draft)
 
 
 class _Router:
@@ -208,6 +238,7 @@ def simulate(
                     plan.kv_bytes_per_token,
                     HOST_LINK_BYTES_PER_S,
                     state,
+                    plan.draft_timer,
                 )
             )
     front = [r for r in replicas if r.role in ("mixed", "prefill")]

@@ -64,6 +64,9 @@ def simulate_cmd(
     prefix_caching: Annotated[bool, typer.Option(help="Keep finished conversations' KV for reuse")] = True,
     speculative_tokens: Annotated[int, typer.Option(help="Draft tokens checked per step (0: off)")] = 0,
     acceptance_rate: Annotated[float, typer.Option(help="Per-token acceptance of speculative drafts")] = 0.7,
+    draft_model: Annotated[
+        str | None, typer.Option(help="Catalog id of the draft model (default: free n-gram drafting)")
+    ] = None,
     ttft_slo: Annotated[float, typer.Option(help="TTFT target for goodput, seconds")] = 2.0,
     tpot_slo: Annotated[float, typer.Option(help="TPOT target for goodput, seconds")] = 0.2,
     horizon: Annotated[float | None, typer.Option(help="Stop at this simulated time, seconds (default: drain)")] = None,
@@ -118,6 +121,7 @@ def simulate_cmd(
             max_num_seqs=max_num_seqs, max_num_batched_tokens=max_batched_tokens,
             preemption=preemption,  # type: ignore[arg-type]
             prefix_caching=prefix_caching, speculative_tokens=speculative_tokens, acceptance_rate=acceptance_rate,
+            draft_model=draft_model,
         ),
         ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo, horizon_s=horizon,
     )  # fmt: skip
