@@ -380,9 +380,9 @@ class Replica:
             return self.run_end
         times, energies = self.timer.decode_run(b, c_mean, g, k, self.spec)
         if self.draft is not None:
-            draft_t, draft_e = self.draft.decode_run(b, c_mean, g, k)
-            times += self.spec * draft_t
-            energies += self.spec * draft_e
+            run_t, run_e = self.draft.decode_run(b, c_mean, g, k)
+            times += self.spec * run_t
+            energies += self.spec * run_e
         times[0] += extra
         energies[0] += extra * self.timer.idle_power_w()
         self.run_k = k
