@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from fivelayer import InfeasibleConfiguration
 from fivelayer.catalog import CatalogSet, default_catalog
 from fivelayer.chips import ChipSpec
+from fivelayer.core.errors import FivelayerError
 from fivelayer.engines.inference import InferenceCase, predict_inference
 from fivelayer.models.step import Efficiency, step_cost
 from fivelayer.models.work import ModelWork, numeric_format
@@ -164,3 +165,24 @@ def test_vectorised_step_matches_scalar_calls() -> None:
     for i, b in enumerate(batch):
         one = step_cost(chip, work, fmt, EFF, decode_seqs=b, decode_context=500.0)
         assert float(one.time_s) == pytest.approx(float(many.time_s[i]))
+
+
+def test_length_spread_moments_by_hand() -> None:
+    # Coding-agent lengths (applications catalog): prompts lognormal mean 40,000 cv 0.8, outputs mean 400 cv 1.5.
+    case = InferenceCase("b200", 8, "deepseek-r1", input_tokens=40_000, output_tokens=400, input_cv=0.8,
+                         output_cv=1.5)  # fmt: skip
+    assert case.attention_prompt == pytest.approx(40_000 * 1.64)  # E[L^2]/E[L] = L (1 + 0.64)
+    assert case.decode_context == pytest.approx(40_000 + 400 * 3.25 / 2)  # L + E[o^2] / (2 E[o])
+    with pytest.raises(FivelayerError, match="input_cv must be between 0 and 10"):
+        InferenceCase("b200", 8, "deepseek-r1", input_cv=-0.1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(cv=st.floats(0.0, 3.0), more=st.floats(0.01, 2.0))
+def test_more_length_spread_never_raises_throughput(cv: float, more: float) -> None:
+    def throughput(c: float) -> float:
+        case = InferenceCase("h100-sxm", 8, "llama-3.1-70b", input_tokens=4000, output_tokens=300, input_cv=c,
+                             output_cv=c)  # fmt: skip
+        return predict_inference(case).throughput_tokens_per_s
+
+    assert throughput(cv + more) <= throughput(cv) * (1 + 1e-12)

@@ -39,6 +39,16 @@ def test_mla_cache_is_the_latent(catalog: CatalogSet) -> None:
     assert work.kv_bytes_per_token(numeric_format("fp8")) == (512 + 64) * 61
 
 
+def test_mla_decodes_absorbed_and_prefills_naive(catalog: CatalogSet) -> None:
+    work = ModelWork.of(catalog.language_model("deepseek-r1"))
+    # DeepSeek-V3/R1 config.json: 128 heads, kv_lora_rank 512, qk_nope 128, qk_rope 64, v_head_dim 128, 61 layers.
+    # Decode over the latent: 2 x 128 x (2 x 512 + 64) per context token per layer = 278,528.
+    assert float(work.attention_flops_per_token(1000)) == 2 * 128 * (2 * 512 + 64) * 61 * 1000
+    # Prefill with decompressed keys and values: 2 x 128 x (128 + 64 + 128) = 81,920, 3.4x less.
+    assert float(work.prefill_attention_flops_per_token(1000)) == 2 * 128 * (128 + 64 + 128) * 61 * 1000
+    assert float(work.prefill_attention_flops(1000)) == 2 * 128 * (128 + 64 + 128) * 61 * 1000 * 1000 / 2
+
+
 def test_sliding_window_layers_stop_growing(catalog: CatalogSet) -> None:
     model = catalog.language_model("gemma-3-27b")
     work = ModelWork.of(model)

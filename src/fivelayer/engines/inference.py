@@ -72,9 +72,27 @@ class InferenceCase:
     ttft_slo: float | None = None
     tpot_slo: float | None = None
     pue: float = DEFAULT_PUE
+    #: Coefficients of variation (std / mean) of prompt and output lengths; 0: every request has the mean.
+    input_cv: float = 0.0
+    output_cv: float = 0.0
+
+    @property
+    def decode_context(self) -> float:
+        """Mean context over decode steps: a sequence of output o spends o steps at mean context L + o/2, so
+        steps weight long outputs: L + E[o^2] / (2 E[o]) = L + o (1 + cv_o^2) / 2."""
+        return self.input_tokens + self.output_tokens * (1.0 + self.output_cv**2) / 2.0
+
+    @property
+    def attention_prompt(self) -> float:
+        """The prompt length whose causal attention equals the mean over prompts: E[L^2] / E[L] = L (1 + cv^2)."""
+        return self.input_tokens * (1.0 + self.input_cv**2)
 
     def __post_init__(self) -> None:
         problems = []
+        for name in ("input_cv", "output_cv"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 10.0:
+                problems.append(f"{name} must be between 0 and 10 (got {value})")
         if self.count < 1:
             problems.append(f"count must be at least 1 (got {self.count})")
         if self.input_tokens < 1 or self.output_tokens < 1:
@@ -234,7 +252,7 @@ def predict_inference(
     layouts = _layouts(case, chip, work)
     n = layouts.tp * layouts.pp
     usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION)
-    mean_context = case.input_tokens + case.output_tokens / 2.0
+    mean_context = case.decode_context
     kv_per_seq = float(work.kv_bytes(mean_context, fmt))
     kv_room = usable * n - work.weight_bytes(fmt)
     max_batch = np.floor(np.maximum(kv_room, 0.0) / (kv_per_seq * work.kv_replication(layouts.tp)))
@@ -284,7 +302,7 @@ def predict_inference(
     ep = layouts.ep[:, None]
     cost = steady_state_cost(
         chip, work, fmt, eff, batch=batch, input_tokens=case.input_tokens, output_tokens=case.output_tokens,
-        tp=tp, pp=pp, ep=ep,
+        tp=tp, pp=pp, ep=ep, input_cv=case.input_cv, output_cv=case.output_cv,
     )  # fmt: skip
     throughput = replicas[:, None] * batch / cost.time_s
     tpot = cost.time_s
@@ -356,7 +374,7 @@ def _prediction(
         "system": system_power / throughput,
         "facility": system_power * case.pue / throughput,
     }
-    mean_context = case.input_tokens + case.output_tokens / 2.0
+    mean_context = case.decode_context
     memory = {
         "weights": work.weight_bytes(fmt) / n,
         "kv_cache": b * float(work.kv_bytes(mean_context, fmt) * work.kv_replication(layouts.tp[i])) / n,
@@ -373,6 +391,12 @@ def _prediction(
         f"steady-state continuous batching: {b:.0f} sequences per replica at mean context {mean_context:,.0f} "
         f"tokens; {min(1.0, b / case.output_tokens):.0%} of steps also prefill whole prompts (not overlapped "
         "with memory-bound decode steps)",
+        (
+            f"length spread: prompts cv {case.input_cv:g} (attention as for {case.attention_prompt:,.0f}-token "
+            f"prompts), outputs cv {case.output_cv:g} (mean decode context {mean_context:,.0f})"
+            if case.input_cv or case.output_cv
+            else "every request has the mean prompt and output length"
+        ),
         f"{fmt.name}: weights {fmt.weight_bytes:.3g} B/param, KV cache {fmt.kv_bytes:g} B/element, "
         f"compute at the {fmt.compute} tensor rate",
         f"{MEMORY_RESERVE_FRACTION:.0%} of memory reserved for activations and runtime",

@@ -108,7 +108,7 @@ def step_cost(
     tokens = b + p
 
     flops = tokens * work.linear_flops_per_token()
-    flops = flops + b * work.attention_flops_per_token(c) + p * work.attention_flops_per_token(lp / 2.0)
+    flops = flops + b * work.attention_flops_per_token(c) + p * work.prefill_attention_flops_per_token(lp / 2.0)
     # With pp stages fed by pp micro-batches, each stage streams its weights once per micro-batch.
     weights = work.weight_bytes_read(tokens / pp_, fmt) * pp_
     kv = (b * work.kv_bytes(c, fmt) + p * work.kv_bytes_per_token(fmt)) * work.kv_replication(tp_)
@@ -165,6 +165,8 @@ def steady_state_cost(
     tp: ArrayLike = 1,
     pp: ArrayLike = 1,
     ep: ArrayLike = 1,
+    input_cv: ArrayLike = 0.0,
+    output_cv: ArrayLike = 0.0,
 ) -> StepCost:
     """The mean step of continuous batching in steady state, ``batch`` sequences per replica.
 
@@ -175,16 +177,21 @@ def steady_state_cost(
     not overlap, so the mean step is ``f x t(mixed) + (1 - f) x t(decode)``, not the roofline of the
     averaged work (which would hide the prefill spikes that set TPOT). Every field of the result is the
     mean over steps; power is mean energy over mean time.
+
+    Lengths that vary (coefficients of variation ``input_cv``, ``output_cv``) change two means: prompt
+    attention grows with the square of the length, so it is taken at ``L (1 + cv_in^2)`` (E[L^2] / E[L]);
+    long outputs stay longer in the batch, so the decode context is ``L + o (1 + cv_out^2) / 2``.
     """
     b = np.asarray(batch, dtype=np.float64)
     lin = np.asarray(input_tokens, dtype=np.float64)
     lout = np.asarray(output_tokens, dtype=np.float64)
-    context = lin + lout / 2.0
+    context = lin + lout * (1.0 + np.square(output_cv)) / 2.0
+    attention_prompt = lin * (1.0 + np.square(input_cv))
     arrivals = b / lout
     fraction = np.minimum(1.0, arrivals)
     prompts = np.maximum(1.0, arrivals)
     mixed = step_cost(chip, work, fmt, eff, decode_seqs=b, decode_context=context, prefill_tokens=prompts * lin,
-                      prefill_prompt=lin, tp=tp, pp=pp, ep=ep)  # fmt: skip
+                      prefill_prompt=attention_prompt, tp=tp, pp=pp, ep=ep)  # fmt: skip
     decode = step_cost(chip, work, fmt, eff, decode_seqs=b, decode_context=context, tp=tp, pp=pp, ep=ep)
 
     def mean(a: FloatArray, d: FloatArray) -> FloatArray:

@@ -86,6 +86,10 @@ class ModelWork:
     #: Attention FLOPs per token per context token, summed over full-attention and over local layers.
     attn_flops_per_ctx_global: float
     attn_flops_per_ctx_local: float
+    #: The same for prompt tokens (prefill, and training). Equal to the above except for MLA, which prefills in
+    #: its naive form (keys and values decompressed per head) and decodes in its absorbed form (over the latent).
+    prefill_attn_flops_per_ctx_global: float
+    prefill_attn_flops_per_ctx_local: float
     sliding_window: float
     #: KV-cache elements per token, summed over full-attention and over local (windowed) layers.
     kv_elements_global: float
@@ -104,11 +108,17 @@ class ModelWork:
             assert a.kv_lora_rank is not None and a.qk_rope_head_dim is not None
             # Latent cache: the compressed KV plus the decoupled rotary key, shared by all heads.
             kv_per_layer = float(a.kv_lora_rank + a.qk_rope_head_dim)
-            # Absorbed MLA attention: scores over (latent + rope) dims and values over the latent, per head.
+            # Decode, absorbed MLA attention: scores over (latent + rope) dims and values over the latent, per
+            # head. Prefill, naive MLA: per-head keys of (nope + rope) dims and values of v dims, as DeepSeek's
+            # inference code (DeepSeek-V3 repository, inference/model.py, attn_impl "naive") and serving
+            # engines run prompts; the latent's up-projection of each new token is in the linear FLOPs.
+            assert a.qk_nope_head_dim is not None and a.v_head_dim is not None
             attn_per_layer = 2.0 * a.num_heads * (2 * a.kv_lora_rank + a.qk_rope_head_dim)
+            prefill_per_layer = 2.0 * a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim)
         else:
             kv_per_layer = 2.0 * a.kv_heads * model.head_dim
             attn_per_layer = 4.0 * a.num_heads * model.head_dim  # QK^T and AV, 2 FLOPs per multiply-add
+            prefill_per_layer = attn_per_layer
         moe = model.moe
         expert = float(model.expert_params()) if moe else 0.0
         moe_layers = model.num_moe_layers
@@ -130,6 +140,8 @@ class ModelWork:
             moe_layers=moe_layers,
             attn_flops_per_ctx_global=attn_per_layer * n_global,
             attn_flops_per_ctx_local=attn_per_layer * n_local,
+            prefill_attn_flops_per_ctx_global=prefill_per_layer * n_global,
+            prefill_attn_flops_per_ctx_local=prefill_per_layer * n_local,
             sliding_window=float(a.sliding_window or 0),
             kv_elements_global=kv_per_layer * n_global,
             kv_elements_local=kv_per_layer * n_local,
@@ -179,6 +191,12 @@ class ModelWork:
         local_ctx = np.minimum(ctx, self.sliding_window) if self.sliding_window else ctx
         return self.attn_flops_per_ctx_global * ctx + self.attn_flops_per_ctx_local * local_ctx
 
+    def prefill_attention_flops_per_token(self, context: ArrayLike) -> FloatArray:
+        """Attention FLOPs of one prompt token attending to ``context`` earlier tokens (prefill form)."""
+        ctx = np.asarray(context, dtype=np.float64)
+        local_ctx = np.minimum(ctx, self.sliding_window) if self.sliding_window else ctx
+        return self.prefill_attn_flops_per_ctx_global * ctx + self.prefill_attn_flops_per_ctx_local * local_ctx
+
     def prefill_attention_flops(self, prompt: ArrayLike) -> FloatArray:
         """Attention FLOPs of prefilling a prompt of ``prompt`` tokens (causal: token i sees i tokens)."""
         n = np.asarray(prompt, dtype=np.float64)
@@ -187,7 +205,7 @@ class ModelWork:
             local = np.where(n <= w, n * n / 2, w * w / 2 + (n - w) * w)
         else:
             local = n * n / 2
-        return self.attn_flops_per_ctx_global * n * n / 2 + self.attn_flops_per_ctx_local * local
+        return self.prefill_attn_flops_per_ctx_global * n * n / 2 + self.prefill_attn_flops_per_ctx_local * local
 
     # --- mixture of experts ----------------------------------------------------------------------------
 

@@ -181,6 +181,10 @@ def unit_for(scenario: Scenario, index: int) -> DeploymentUnit:
     requests = sum(d.requests_per_s for d, _ in demands) or 1.0
     input_tokens = sum(d.input_tokens * d.requests_per_s for d, _ in demands) / requests if demands else 1024.0
     output_tokens = sum(d.output_tokens * d.requests_per_s for d, _ in demands) / requests if demands else 256.0
+    input_cv = _mixture_cv([(d.requests_per_s, d.input_tokens, r.input_tokens.cv if r.input_tokens else 0.0)
+                            for d, r in demands], input_tokens)  # fmt: skip
+    output_cv = _mixture_cv([(d.requests_per_s, d.output_tokens, r.output_tokens.cv if r.output_tokens else 0.0)
+                             for d, r in demands], output_tokens)  # fmt: skip
     ttft, tpot = _targets(scenario, dep)
     last_error: InfeasibleConfiguration | None = None
     for systems in (1, 2, 4, 8, 16, 32):
@@ -189,6 +193,7 @@ def unit_for(scenario: Scenario, index: int) -> DeploymentUnit:
             accelerator=chip.id, count=count, model=model.id, precision=dep.precision,
             input_tokens=max(1, round(input_tokens)), output_tokens=max(1, round(output_tokens)),
             mode="server" if (ttft or tpot) else "offline", ttft_slo=ttft, tpot_slo=tpot,
+            input_cv=input_cv, output_cv=output_cv,
         )  # fmt: skip
         try:
             prediction = predict_inference(case, cat)
@@ -278,3 +283,13 @@ def training_unit(scenario: Scenario, index: int) -> tuple[DeploymentUnit, dict[
         "it_energy_mwh_per_run": prediction.costs.it_energy_j / 3.6e9,
     }
     return unit, summary
+
+
+def _mixture_cv(parts: list[tuple[float, float, float]], mean: float) -> float:
+    """Coefficient of variation of a mixture of length distributions given as (weight, mean, cv): from the
+    mixture's second moment, sum w (m^2 (1 + cv^2)) / sum w, around its mean ``mean``."""
+    weight = sum(w for w, _, _ in parts)
+    if weight <= 0 or mean <= 0:
+        return 0.0
+    second = sum(w * m * m * (1.0 + cv * cv) for w, m, cv in parts) / weight
+    return math.sqrt(max(second / (mean * mean) - 1.0, 0.0))

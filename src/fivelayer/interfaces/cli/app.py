@@ -277,6 +277,8 @@ def predict_inference_cmd(
     ep: Annotated[int | None, typer.Option(help="Expert-parallel degree (default: searched)")] = None,
     ttft_slo: Annotated[float | None, typer.Option(help="p99 time-to-first-token target, seconds (server)")] = None,
     tpot_slo: Annotated[float | None, typer.Option(help="p99 time-per-output-token target, seconds (server)")] = None,
+    input_cv: Annotated[float, typer.Option(help="Coefficient of variation of prompt lengths (0: all the mean)")] = 0,
+    output_cv: Annotated[float, typer.Option(help="Coefficient of variation of output lengths (0: all the mean)")] = 0,
     cases: Annotated[
         Path | None, typer.Option(help="JSON-lines or CSV file of cases; one JSON line out per case")
     ] = None,
@@ -303,7 +305,8 @@ def predict_inference_cmd(
     case = InferenceCase(
         accelerator=accelerator, count=count, model=model, precision=precision, input_tokens=input_tokens,
         output_tokens=output_tokens, mode=mode,  # type: ignore[arg-type]
-        batch_size=batch_size, tp=tp, pp=pp, ep=ep, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+        batch_size=batch_size, tp=tp, pp=pp, ep=ep, ttft_slo=ttft_slo, tpot_slo=tpot_slo, input_cv=input_cv,
+        output_cv=output_cv,
     )  # fmt: skip
     result = predict_inference(case, cat).to_dict()
     if as_json:

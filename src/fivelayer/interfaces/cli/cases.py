@@ -27,6 +27,8 @@ CASE_FIELDS: dict[str, type] = {
     "ep": int,
     "ttft_slo": float,
     "tpot_slo": float,
+    "input_cv": float,
+    "output_cv": float,
 }
 REQUIRED = ("accelerator", "count", "model")
 
