@@ -186,3 +186,15 @@ def test_more_length_spread_never_raises_throughput(cv: float, more: float) -> N
         return predict_inference(case).throughput_tokens_per_s
 
     assert throughput(cv + more) <= throughput(cv) * (1 + 1e-12)
+
+
+def test_fp4_linear_layers_and_fp8_attention() -> None:
+    # NVFP4 serving quantises the linear layers to fp4; attention multiplies by the fp8 KV cache at the fp8
+    # rate. B200 (NVIDIA HGX B200 datasheet, dense): fp4 9 PFLOP/s, fp8 4.5 PFLOP/s.
+    cat = default_catalog()
+    chip = ChipSpec.of(cat.accelerators.get("b200"))
+    work = ModelWork.of(cat.language_model("llama-2-70b"))
+    cost = step_cost(chip, work, numeric_format("fp4"), EFF, decode_seqs=64, decode_context=4000)
+    linear = 64 * work.linear_flops_per_token()
+    attention = 64 * float(work.attention_flops_per_token(4000))
+    assert float(cost.compute_s) == pytest.approx((linear / 9e15 + attention / 4.5e15) / 0.6, rel=1e-12)

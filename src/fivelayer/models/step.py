@@ -9,7 +9,8 @@ Model of a step on a replica of ``tp x pp`` devices (see docs/methodology/infere
 
     flops   = T * 2 * active_params + B * attn(c) + P * attn(L/2)          T = B + P tokens
     bytes   = weights_read(T) * pp_reads + B * kv(c) + P * kv_per_token
-    compute = flops / (n * eta_c * peak)        memory = bytes / (n * eta_m * bandwidth)
+    compute = (linear / peak + attention / attention_peak) / (n * eta_c)   (attention at the KV cache's rate)
+    memory  = bytes / (n * eta_m * bandwidth)
     comm    = TP all-reduces (2 per layer) + EP all-to-all (2 per MoE layer) over the scale-up link
     time    = max(compute, memory) + comm + overhead + per_sequence x B
 
@@ -107,16 +108,19 @@ def step_cost(
     n = tp_ * pp_
     tokens = b + p
 
-    flops = tokens * work.linear_flops_per_token()
-    flops = flops + b * work.attention_flops_per_token(c) + p * work.prefill_attention_flops_per_token(lp / 2.0)
+    linear_flops = tokens * work.linear_flops_per_token()
+    attention_flops = b * work.attention_flops_per_token(c) + p * work.prefill_attention_flops_per_token(lp / 2.0)
+    flops = linear_flops + attention_flops
     # With pp stages fed by pp micro-batches, each stage streams its weights once per micro-batch.
     weights = work.weight_bytes_read(tokens / pp_, fmt) * pp_
     kv = (b * work.kv_bytes(c, fmt) + p * work.kv_bytes_per_token(fmt)) * work.kv_replication(tp_)
     activations = 2.0 * tokens * work.hidden_size * work.num_layers * fmt.activation_bytes
     bytes_moved = weights + kv + activations
 
+    # Linear layers at the format's tensor rate; attention at the rate of its operands (the KV cache's).
     peak = chip.peak(fmt.compute)
-    compute_s = flops / (n * eff.compute * peak)
+    attention_peak = chip.peak_flops.get(fmt.attention_compute, peak)
+    compute_s = (linear_flops / peak + attention_flops / attention_peak) / (n * eff.compute)
     memory_s = bytes_moved / (n * eff.memory * chip.memory_bandwidth_bytes_per_s)
 
     # Tensor parallelism: two all-reduces of the activations per layer (ring: 2(t-1)/t of the data each way).

@@ -41,18 +41,23 @@ class NumericFormat:
     kv_bytes: float
     compute: Literal["fp32", "bf16", "fp8", "fp6", "fp4", "int8"]
     activation_bytes: float
+    #: Tensor rate of attention (QK^T and AV), which multiplies activations by the KV cache, not by weights:
+    #: fp8 where the cache is fp8 (FP8 attention kernels), else the format's own rate.
+    attention_compute: Literal["fp32", "bf16", "fp8"] = "bf16"
 
 
 #: Serving precisions. ``int4`` is weight-only (W4A16: computes in bf16); the others quantise activations too.
+#: fp6/fp4 quantise the weights and activations of the linear layers; attention runs on the fp8 KV cache.
+#: int8 (SmoothQuant-style W8A8) keeps attention in 16 bits.
 PRECISION_FORMATS: dict[str, NumericFormat] = {
-    "fp32": NumericFormat("fp32", 4.0, 4.0, "fp32", 4.0),
-    "bf16": NumericFormat("bf16", 2.0, 2.0, "bf16", 2.0),
-    "fp16": NumericFormat("fp16", 2.0, 2.0, "bf16", 2.0),
-    "fp8": NumericFormat("fp8", 1.0, 1.0, "fp8", 1.0),
-    "int8": NumericFormat("int8", 1.0, 1.0, "int8", 1.0),
-    "fp6": NumericFormat("fp6", 0.75 + 1 / 32, 1.0, "fp6", 1.0),
-    "fp4": NumericFormat("fp4", 0.5 + 1 / 32, 1.0, "fp4", 1.0),
-    "int4": NumericFormat("int4", 0.5 + 2 / 128, 2.0, "bf16", 2.0),
+    "fp32": NumericFormat("fp32", 4.0, 4.0, "fp32", 4.0, "fp32"),
+    "bf16": NumericFormat("bf16", 2.0, 2.0, "bf16", 2.0, "bf16"),
+    "fp16": NumericFormat("fp16", 2.0, 2.0, "bf16", 2.0, "bf16"),
+    "fp8": NumericFormat("fp8", 1.0, 1.0, "fp8", 1.0, "fp8"),
+    "int8": NumericFormat("int8", 1.0, 1.0, "int8", 1.0, "bf16"),
+    "fp6": NumericFormat("fp6", 0.75 + 1 / 32, 1.0, "fp6", 1.0, "fp8"),
+    "fp4": NumericFormat("fp4", 0.5 + 1 / 32, 1.0, "fp4", 1.0, "fp8"),
+    "int4": NumericFormat("int4", 0.5 + 2 / 128, 2.0, "bf16", 2.0, "bf16"),
 }
 
 
