@@ -73,3 +73,15 @@ def test_batched_offline_solver_agrees_with_the_single_solver(model: str) -> Non
             InferenceCase("h200-sxm", int(counts[k]), model, "fp8", int(inputs[k]), int(outputs[k])), efficiency=eff
         )
         assert many["throughput_tokens_per_s"][k] == pytest.approx(one.throughput_tokens_per_s, rel=1e-9)
+
+
+def test_shipped_calibration_is_the_fit_of_the_reference_file() -> None:
+    # reference/calibration.yaml saves every command the fit (tens of seconds); it must be exactly what fitting
+    # the current reference file gives. If this fails: python -m fivelayer.engines.calibration --write
+    from fivelayer.core.catalog import packaged_yaml
+
+    shipped = packaged_yaml(calibration.CALIBRATION_FILE).data
+    assert shipped == calibration.fit_all()
+    assert calibration._shipped_fit() is not None
+    family_fit = next(f for f in shipped["fits"] if f["family"] == "hopper" and f["stack"] is None)
+    assert calibration.fitted_efficiency("hopper").compute == family_fit["compute"]
