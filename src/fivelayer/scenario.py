@@ -52,6 +52,12 @@ class OnSiteSupply(Strict):
     battery_energy: Joules = Field(default=0.0, description="default: no battery")
     battery_power: Watts = Field(default=0.0, description="default: no battery")
     gas: Watts = Field(default=0.0, description="default: no on-site gas generation")
+    solar_model: Literal["geometric", "pvlib"] = Field(
+        default="geometric",
+        description="default: geometric clear-sky sun-elevation shape; 'pvlib' (optional extra 'solar') uses "
+        "pvlib's clear-sky irradiance on a fixed, latitude-tilted array; both are scaled to the catalog's "
+        "solar capacity factor",
+    )
 
 
 class Site(Strict):

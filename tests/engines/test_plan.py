@@ -212,3 +212,30 @@ def test_training_that_cannot_fit_a_year_is_an_error(tmp_path: Path, cli: Cli) -
     result = cli("plan", str(path))
     assert result.code == 2
     assert "do not fit in a year" in result.stderr
+
+
+def test_hourly_carbon_profile_weights_grid_energy_hour_by_hour() -> None:
+    # us-va carries PJM's 2022 month-by-hour carbon shape (EIA-930 via SustainDC), scaled to eGRID SRVC's 269
+    # g/kWh: location-based CO2 is the sum over the hours of grid energy x that hour's intensity.
+    result = plan(small())
+    grid_w, carbon = result.hourly["grid_w"], result.hourly["carbon_g_per_kwh"]
+    assert float(carbon.mean()) == pytest.approx(269.0, rel=1e-12)
+    assert carbon.std() > 0
+    by_hand_t = float((grid_w * carbon).sum()) / 1e3 / 1e6  # Wh x g/kWh -> g -> t
+    energy = result.layers["energy"]
+    assert energy["carbon_intensity_hourly"] is True
+    assert result.totals["co2_t_per_year"] == pytest.approx(by_hand_t, rel=1e-12)
+    # The load follows the daily demand, so the effective intensity differs from the annual average, but
+    # only by the covariance of load and intensity: a few per cent at most.
+    assert energy["grid_carbon_intensity_effective_g_per_kwh"] == pytest.approx(269.0, rel=0.03)
+
+
+def test_region_without_profile_uses_the_annual_average() -> None:
+    # Sweden has no hourly profile: CO2 = grid MWh x annual g/kWh / 1,000 exactly.
+    scenario = Scenario.from_yaml_text(SMALL.format(users=2_000_000, cap="50 MW").replace("us-va", "se"), "se.yaml")
+    result = plan(scenario)
+    energy = result.layers["energy"]
+    assert energy["carbon_intensity_hourly"] is False
+    expected = energy["grid_mwh"] * energy["carbon_intensity_g_per_kwh"] / 1e3
+    assert result.totals["co2_t_per_year"] == expected
+    assert np.all(result.hourly["carbon_g_per_kwh"] == energy["carbon_intensity_g_per_kwh"])

@@ -28,7 +28,9 @@ from fivelayer.economics import (
     tokens_per_s_per_mw,
     usd_per_million_tokens,
 )
+from fivelayer.energy.carbon import carbon_emissions_t, hourly_carbon_intensity
 from fivelayer.energy.dispatch import HOURS_PER_YEAR, dispatch, solar_profile
+from fivelayer.energy.solar import pvlib_clear_sky_ac
 from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, training_unit, unit_for, units_needed
 from fivelayer.infrastructure import FacilityDesign
 from fivelayer.infrastructure.sizing import (
@@ -224,11 +226,21 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
     onsite = scenario.site.onsite
     solar = None
     solar_option = next((s for s in cat.supply_options if s.kind == "solar-pv"), None)
+    clear_sky_cf = None
     if onsite.solar > 0:
         cf = (solar_option.capacity_factor if solar_option and solar_option.capacity_factor else None) or (
             DEFAULT_SOLAR_CAPACITY_FACTOR
         )
-        shape = solar_profile(region.latitude_deg if region.latitude_deg is not None else DEFAULT_LATITUDE)
+        latitude = region.latitude_deg if region.latitude_deg is not None else DEFAULT_LATITUDE
+        if onsite.solar_model == "pvlib":
+            # Clear-sky pvlib output gives the shape of the year; its own capacity factor (no clouds) is reported.
+            longitude = region.longitude_deg if region.longitude_deg is not None else 0.0
+            offset = region.utc_offset_hours if region.utc_offset_hours is not None else round(longitude / 15.0)
+            where = f"{scenario.where(('site', 'onsite', 'solar_model'))} (site.onsite.solar_model)"
+            shape = pvlib_clear_sky_ac(latitude, longitude, offset, where=where)
+            clear_sky_cf = float(shape.mean())
+        else:
+            shape = solar_profile(latitude)
         solar = onsite.solar * shape * (cf / shape.mean())
     battery_option = next((s for s in cat.supply_options if s.kind == "battery"), None)
     rte = battery_option.round_trip_efficiency if battery_option and battery_option.round_trip_efficiency else 0.85
@@ -245,7 +257,15 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
     unserved_mwh = float(flows.unserved_w.sum()) / 1e6
     gas_option = next((s for s in cat.supply_options if s.kind.startswith("gas")), None)
     gas_g_per_kwh = gas_option.emissions_g_per_kwh if gas_option else 490.0
-    co2_t = (grid_mwh * region.carbon_intensity_g_per_kwh + gas_mwh * gas_g_per_kwh) / 1e3
+    # Location-based carbon: each hour's grid energy at that hour's intensity where the region has a profile
+    # (scaled so its hourly mean is the annual value), else the annual average.
+    carbon_hourly = hourly_carbon_intensity(region.carbon_intensity_g_per_kwh, region.carbon_intensity_profile)
+    if region.carbon_intensity_profile is not None:
+        grid_co2_t = carbon_emissions_t(flows.grid_w, carbon_hourly)
+        co2_t = grid_co2_t + gas_mwh * gas_g_per_kwh / 1e3
+    else:
+        grid_co2_t = grid_mwh * region.carbon_intensity_g_per_kwh / 1e3
+        co2_t = (grid_mwh * region.carbon_intensity_g_per_kwh + gas_mwh * gas_g_per_kwh) / 1e3
     water_m3 = it_mwh * 1e3 * design.wue_l_per_kwh / 1e3
 
     # Tokens.
@@ -297,7 +317,11 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
     electricity_usd = grid_mwh * 1e3 * ((1.0 - share) * price_kwh + share * ppa_price)
     monthly_peak_kw = flows.grid_w.reshape(12, -1).max(axis=1).sum() / 1e3 if flows.grid_w.size == 8760 else 0.0
     electricity_usd += econ.demand_charge_usd_per_kw_month * monthly_peak_kw
-    co2_market_t = (grid_mwh * (1.0 - share) * region.carbon_intensity_g_per_kwh + gas_mwh * gas_g_per_kwh) / 1e3
+    co2_market_t = (
+        grid_co2_t * (1.0 - share) + gas_mwh * gas_g_per_kwh / 1e3
+        if region.carbon_intensity_profile is not None
+        else (grid_mwh * (1.0 - share) * region.carbon_intensity_g_per_kwh + gas_mwh * gas_g_per_kwh) / 1e3
+    )
     opex = {
         "electricity": electricity_usd,
         "gas_fuel": gas_mwh * 1e3 * gas_price,
@@ -356,6 +380,10 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
             "power_cap_mw": None if scenario.site.power_cap is None else scenario.site.power_cap / 1e6,
             "carbon_intensity_g_per_kwh": region.carbon_intensity_g_per_kwh,
             "electricity_price_usd_per_kwh": price_kwh,
+            "carbon_intensity_hourly": region.carbon_intensity_profile is not None,
+            "grid_carbon_intensity_effective_g_per_kwh": grid_co2_t * 1e3 / grid_mwh if grid_mwh else None,
+            "solar_model": onsite.solar_model,
+            "solar_clear_sky_capacity_factor": clear_sky_cf,
             "co2_t_location_based": co2_t,
             "co2_t_market_based": co2_market_t,
             "ppa_share": share,
@@ -485,8 +513,13 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
         f"loss {design.ups_no_load_loss:.1%} of rating)",
         f"storage {STORAGE_TB_PER_ACCELERATOR:g} TB of flash per accelerator",
         f"network: non-blocking {net.tiers}-tier fabric of {radix}-port switches, one port per accelerator",
-        f"carbon: location-based, annual average of {region.id} ({region.carbon_intensity_g_per_kwh:g} g/kWh); "
-        "market-based subtracts the PPA-matched share",
+        f"carbon: location-based, {region.id} "
+        + (
+            f"month-by-hour profile scaled to its annual {region.carbon_intensity_g_per_kwh:g} g/kWh"
+            if region.carbon_intensity_profile is not None
+            else f"annual average ({region.carbon_intensity_g_per_kwh:g} g/kWh)"
+        )
+        + "; market-based subtracts the PPA-matched share",
         f"finance: {rate:.1%} cost of capital; accelerators and servers over {econ.accelerator_life_years:g} years, "
         f"network {econ.network_life_years:g}, building {building_life:g}",
     ]
@@ -499,7 +532,7 @@ def _assemble(scenario: Scenario, kind: str, serving: list[_Build], notes: list[
         "solar_w": flows.solar_used_w,
         "unserved_w": flows.unserved_w,
         "price_usd_per_kwh": np.full(HOURS_PER_YEAR, price_kwh),
-        "carbon_g_per_kwh": np.full(HOURS_PER_YEAR, region.carbon_intensity_g_per_kwh),
+        "carbon_g_per_kwh": carbon_hourly,
     }
     return StackResult(kind, scenario.name, totals, layers, deployments, applications, sankey, hourly,
                        list(dict.fromkeys(assumptions)))  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fivelayer.core.errors import FivelayerError
+from fivelayer.energy.carbon import relative_profile_hourly
 from fivelayer.engines.analytic import plan
 from fivelayer.engines.analytic.plan import STORAGE_TB_PER_ACCELERATOR, _components
 from fivelayer.engines.analytic.stack import DeploymentUnit, demands_of, unit_for
@@ -297,7 +298,12 @@ class Evaluator:
         inverse = inverse.reshape(-1)
         out: dict[str, Any] = {name: np.zeros((n, HOURS)) for name in ("excess_sum", "excess_max")}
         out |= {name: np.zeros(n) for name in ("k", "hottest", "chain", "capex_factor")}
+        # The region's relative carbon profile (1 everywhere without one): per hour of the day, its sum over the
+        # year's days and its sum weighted by the climate excess, so hourly carbon needs no 8,760-hour arrays.
+        out |= {name: np.zeros((n, HOURS)) for name in ("ci_sum", "ci_excess_sum")}
+        out["profiled"] = np.zeros(n, dtype=bool)
         out["excess"] = {}
+        out["ci"] = {}
         out["pair"] = inverse
         redundancy = self.base.facility.redundancy
         for index, (r, f) in enumerate(pairs):
@@ -312,6 +318,12 @@ class Evaluator:
             excess = np.maximum(outdoor - facility.free_cooling_limit_c, 0.0).reshape(DAYS, HOURS)
             rows = inverse == index
             out["excess"][index] = excess
+            profile = region.carbon_intensity_profile
+            ci = np.ones((DAYS, HOURS)) if profile is None else relative_profile_hourly(profile).reshape(DAYS, HOURS)
+            out["ci"][index] = ci
+            out["ci_sum"][rows] = ci.sum(axis=0)
+            out["ci_excess_sum"][rows] = (excess * ci).sum(axis=0)
+            out["profiled"][rows] = profile is not None
             out["excess_sum"][rows] = excess.sum(axis=0)
             out["excess_max"][rows] = excess.max(axis=0)
             out["hottest"][rows] = float(excess.max())
@@ -479,6 +491,10 @@ class Evaluator:
         peak_h = (facility_h + warm * climate["excess_max"]).max(axis=1)
         binds = peak_h > cap
         grid_mwh = facility_mwh.copy()
+        # Grid energy weighted by the hour's relative carbon intensity (plan's sum of grid x hourly intensity).
+        grid_ci_mwh = (
+            (facility_h * climate["ci_sum"]).sum(axis=1) + (warm * climate["ci_excess_sum"]).sum(axis=1)
+        ) / 1e6
         gas_mwh = np.zeros(n)
         grid_peak = peak_h.copy()
         kept = np.full((n, HOURS), float(DAYS))  # per hour of the day: days' worth of service kept
@@ -494,6 +510,7 @@ class Evaluator:
                 gas_y = np.minimum(year - grid_y, gas_cap[rows][:, None, None])
                 unserved_y = year - grid_y - gas_y
                 grid_mwh[rows] = grid_y.sum(axis=(1, 2)) / 1e6
+                grid_ci_mwh[rows] = (grid_y * climate["ci"][int(pair)][None, :, :]).sum(axis=(1, 2)) / 1e6
                 gas_mwh[rows] = gas_y.sum(axis=(1, 2)) / 1e6
                 grid_peak[rows] = grid_y.max(axis=(1, 2))
                 short = np.divide(unserved_y, year, out=np.zeros_like(year), where=year > 0)
@@ -503,7 +520,8 @@ class Evaluator:
         supply = cat.supply_options
         gas_option = next((s for s in supply if s.kind.startswith("gas")), None)
         gas_g = gas_option.emissions_g_per_kwh if gas_option else 490.0
-        co2 = (grid_mwh * region["carbon_intensity_g_per_kwh"] + gas_mwh * gas_g) / 1e3
+        grid_co2 = np.where(climate["profiled"], grid_ci_mwh, grid_mwh) * region["carbon_intensity_g_per_kwh"] / 1e3
+        co2 = grid_co2 + gas_mwh * gas_g / 1e3
         water = it_mwh * 1e3 * facility["wue_l_per_kwh"] / 1e3
         served_tokens = sum(((s * kept).sum(axis=1) for s in served), np.zeros(n)) * 3600.0
         demanded_tokens = sum((x.sum(axis=1) for x in demanded), np.zeros(n)) * DAYS * 3600.0

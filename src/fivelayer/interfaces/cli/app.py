@@ -422,6 +422,8 @@ _OPTIONAL_MODULES = {
     "distributed": "sweep",
     "duckdb": "sweep",
     "pyarrow": "sweep",
+    "pvlib": "solar",
+    "h5py": "solar",
 }
 
 
