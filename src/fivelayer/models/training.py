@@ -79,13 +79,9 @@ class TrainingWork:
     @classmethod
     def of(cls, model: LanguageModel) -> TrainingWork:
         work = ModelWork.of(model)
-        attn = work.attn_flops_per_ctx_global + work.attn_flops_per_ctx_local
-        a = model.attention
-        if a.kind == "mla":
-            # Training runs MLA unabsorbed: per head, scores over qk_nope + qk_rope dims and values over v_head_dim
-            # (the absorbed form in ModelWork is the cheaper one for decoding, not for training).
-            assert a.qk_nope_head_dim and a.qk_rope_head_dim and a.v_head_dim
-            attn = 2.0 * a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim) * model.num_layers
+        # Training runs attention as prefill does (MLA unabsorbed: per head, scores over qk_nope + qk_rope dims
+        # and values over v_head_dim; the absorbed form is the cheaper one for decoding, not for training).
+        attn = work.prefill_attn_flops_per_ctx_global + work.prefill_attn_flops_per_ctx_local
         return cls(
             model_id=model.id,
             num_layers=model.num_layers,

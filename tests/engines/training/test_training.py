@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -41,12 +42,28 @@ def test_gpt3_carbon_as_llmcarbon_counts_it() -> None:
 
 
 def test_llmcarbon_table_reproduced_within_ten_percent() -> None:
-    rows = llmcarbon_comparison()
-    assert {r.id for r in rows} == {"t5", "gpt-3", "xlm"}
-    for r in rows:
-        assert abs(r.accounting_tco2e / r.published_tco2e - 1) < 0.10
-        assert abs(r.accounting_tco2e / r.llmcarbon_tco2e - 1) < 0.15
-    gpt3 = next(r for r in rows if r.id == "gpt-3")
+    # LLMCarbon (Faiz et al., ICLR 2024) Table 4 rows; inputs and predictions from the authors' repository
+    # (SotaroKaneda/MLCarbon data/database.csv + model.py, retrieved 2026-11-28), actual footprints from
+    # Patterson et al. 2021 and Wu et al. 2022 (training.yaml).
+    rows = {r.id: r for r in llmcarbon_comparison()}
+    assert set(rows) == {"t5", "gpt-3", "gshard-600b", "switch-transformer", "xlm"}
+    llmcarbon = {"t5": 45.74, "gpt-3": 553.34, "gshard-600b": 4.44, "switch-transformer": 63.78, "xlm": 37.62}
+    published = {"t5": 46.7, "gpt-3": 552.1, "gshard-600b": 4.3, "switch-transformer": 59.1, "xlm": 39.0}
+    for rid, r in rows.items():
+        assert r.llmcarbon_tco2e == llmcarbon[rid] and r.published_tco2e == published[rid]
+        # LLMCarbon's method (6 N D at the table's hardware efficiency) recomputed here: its numbers, to 0.1 %.
+        assert r.predicted_tco2e == pytest.approx(llmcarbon[rid], rel=1e-3)
+        # This engine's accounting with the measured days and power: within 2 % of the published footprints.
+        assert r.accounting_tco2e == pytest.approx(published[rid], rel=0.02)
+        # LLMCarbon's own claim: within 8.2 % of the published footprints (Switch is the worst, +7.9 %).
+        assert abs(r.predicted_tco2e / r.published_tco2e - 1) < 0.082
+    # GShard-600B: 6 x 2.3e9 active x 1e12 tokens = 1.38e22 FLOPs at 123 TFLOP/s x 0.39 = 2.877e8 device-seconds
+    # (the device count cancels) x 288 W = 23.0 MWh, x PUE 1.09 x 0.177 kg/kWh = 4.44 t.
+    device_s = 1.38e22 / (123e12 * 0.39)
+    assert rows["gshard-600b"].predicted_tco2e == pytest.approx(device_s * 288 / 3.6e9 * 1.09 * 0.177, rel=1e-9)
+    # Switch: 1,024 TPUv3 x 245 W x 27 days x PUE 1.10 x 0.330 kg/kWh = 59.0 t (published 59.1 t, 179 MWh).
+    assert rows["switch-transformer"].accounting_tco2e == pytest.approx(1024 * 0.245 * 27 * 24 * 1.1 * 0.330 / 1000)
+    gpt3 = rows["gpt-3"]
     assert gpt3.predicted_days == pytest.approx(14.8, rel=0.01)  # 6 N D at 19.7 % of 125 TFLOP/s on 10,000 V100
 
 
@@ -86,6 +103,35 @@ def test_moe_uses_expert_parallelism_and_fp8_is_faster() -> None:
     assert bf16.layout["ep"] >= 1
 
 
+def test_dualpipe_halves_the_bubble_and_hides_the_all_to_all() -> None:
+    # DeepSeek-V3's published layout (arXiv:2412.19437: PP 16, EP 64, no TP) at its 15,360 x 4K-token batch.
+    case = TrainingCase(
+        "h800-sxm",
+        2048,
+        "deepseek-v3",
+        1e12,
+        precision="fp8",
+        seq_len=4096,
+        batch_tokens=15360 * 4096,
+        tp=1,
+        pp=16,
+        ep=64,
+    )
+    one = predict_training(case, efficiency=EFF)
+    dual = predict_training(replace(case, schedule="dualpipe"), efficiency=EFF)
+    assert one.step_breakdown_s["expert_parallel_exposed"] > 0
+    assert dual.step_breakdown_s["expert_parallel_exposed"] == 0.0  # all-to-all shorter than the computation
+    # Bubbles as fractions of compute: 1F1B (pp - 1)/(v m), v = 3 (61 layers / 16); DualPipe (pp/2 - 1) x 2/3 / m,
+    # m = 15,360 / 128 data-parallel replicas = 120 micro-batches per pipeline.
+    b1 = one.step_breakdown_s["pipeline_bubble"] / one.step_breakdown_s["compute"]
+    b2 = dual.step_breakdown_s["pipeline_bubble"] / dual.step_breakdown_s["compute"]
+    assert b1 == pytest.approx(15 / (3 * 120))
+    assert b2 == pytest.approx(7 * (2 / 3) / 120)
+    assert dual.to_dict()["schedule"] == "dualpipe"
+    with pytest.raises(FivelayerError, match="schedule"):
+        TrainingCase("h800-sxm", 2048, "deepseek-v3", 1e12, schedule="gpipe")
+
+
 def test_a_model_that_cannot_fit_names_what_is_short() -> None:
     with pytest.raises(InfeasibleConfiguration) as info:
         predict_training(TrainingCase("h100-sxm", 8, "llama-3.1-405b", 1e12), efficiency=EFF)
@@ -108,6 +154,11 @@ def test_published_runs_gpu_hours_median_error_within_fifteen_percent() -> None:
     assert all(r.predicted is not None for r in rows)
     errors = [abs(r.error or 0.0) for r in hours]
     assert float(np.median(errors)) <= 0.15
+    # BLOOM's 156 TFLOP/s count the full-recomputation forward pass ("4*2" instead of "3*2", bigscience tr11
+    # README): the prediction is compared as 4/3 of its model TFLOP/s.
+    bloom = next(r for r in rows if r.id == "bloom-176b-throughput")
+    assert bloom.measured == 156
+    assert 0.85 < (bloom.predicted or 0) / bloom.measured < 1.0
     assert all(r.scenario == "training" and r.source.startswith("https://") for r in rows)
 
 

@@ -79,8 +79,13 @@ class ReferenceRun(Strict):
     cp: int | None = Field(default=None, ge=1)
     ep: int | None = Field(default=None, ge=1)
     precision: str = "bf16"
+    #: Pipeline schedule of the run ("1f1b" or "dualpipe"), see :mod:`.layouts`.
+    schedule: str = "1f1b"
     gpu_hours: float | None = Field(default=None, gt=0)
     model_tflops_per_gpu: float | None = Field(default=None, gt=0)
+    #: The published TFLOP/s count the full-recomputation forward pass too (Megatron's "4 x 2" coefficient instead
+    #: of "3 x 2", i.e. 4/3 of model FLOPs); the prediction is put on the same basis before comparing.
+    tflops_counts_recompute: bool = False
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str | None = None
 
@@ -105,6 +110,8 @@ class CarbonRow(Strict):
 
     id: str
     params: float = Field(gt=0)
+    #: Parameters a token uses, where they differ from ``params`` (mixture-of-experts rows): FLOPs are 6 x these.
+    active_params: float | None = Field(default=None, gt=0)
     tokens: float = Field(gt=0)
     device: str
     chips: int = Field(ge=1)
@@ -149,6 +156,7 @@ def _case(row: ReferenceRun) -> Any:
         pp=row.pp,
         cp=row.cp,
         ep=row.ep,
+        schedule=row.schedule,
     )
 
 
@@ -250,7 +258,9 @@ def validate_training() -> list[ValidationRow]:
             continue
         compute = size_efficiency(*_fit_for(row.family, hour_rows), _active_params(row.model))
         try:
-            predicted = _predict(row, compute).model_tflops_per_gpu
+            predicted = _predict(row, compute).model_tflops_per_gpu * (
+                4.0 / 3.0 if row.tflops_counts_recompute else 1.0
+            )
         except FivelayerError:
             predicted = None
         out.append(_vrow(row, "training_model_tflops_per_gpu", row.model_tflops_per_gpu, predicted))
@@ -277,8 +287,8 @@ class LlmCarbonComparison:
     """One row of LLMCarbon's table recomputed here.
 
     ``accounting_tco2e`` uses the row's measured days and power (this engine's energy and carbon accounting);
-    ``predicted_tco2e`` predicts the days too, from 6 N D FLOPs at the row's hardware efficiency, as LLMCarbon
-    does.
+    ``predicted_tco2e`` predicts the days too, from 6 N D FLOPs (N the active parameters) at the row's hardware
+    efficiency, as LLMCarbon does.
     """
 
     id: str
@@ -314,7 +324,7 @@ def llmcarbon_comparison() -> list[LlmCarbonComparison]:
         it_power = row.chips * row.avg_power_w
         measured_s = row.days * 86_400.0
         accounting = carbon_t(facility_energy_j(it_power, measured_s, row.pue), row.intensity_kg_per_kwh * 1000.0)
-        flops = 6.0 * row.params * row.tokens
+        flops = 6.0 * (row.active_params or row.params) * row.tokens
         predicted_s = flops / (row.chips * row.peak_tflops * 1e12 * row.hardware_efficiency)
         predicted = carbon_t(facility_energy_j(it_power, predicted_s, row.pue), row.intensity_kg_per_kwh * 1000.0)
         src = row.sources[0]

@@ -13,6 +13,14 @@ full) are searched too. Every candidate is one row of NumPy arrays; a step of ``
     pp      = activations handed between stages
     step    = compute + bubble + tp + pp + exposed dp + exposed ep
 
+Two pipeline schedules (:data:`SCHEDULES`): ``1f1b`` (Megatron-LM's interleaved 1F1B, above) and ``dualpipe``
+(DeepSeek-V3's bidirectional schedule, deepseek-ai/DualPipe README, retrieved 2026-11-28): bubble
+``(pp/2 - 1)(F&B + B - 3W)`` instead of ``(pp - 1)(F + B)``, the expert all-to-all and pipeline sends overlapped
+with computation (exposed only where they outlast it), two copies of the weights and ``pp + 1`` micro-batches
+of activations on a device. With ``F = c/3``, ``B = 2c/3``, ``W = B/2`` (``c`` one micro-batch's forward and
+backward on a stage; the weight-gradient half of the backward is an assumption) and ``F&B = F + B`` (the
+overlapped pair still computes one after the other), ``F&B + B - 3W = 2c/3``.
+
 Links: the scale-up link (one direction) inside a scale-up domain, the scale-out NIC outside it.
 """
 
@@ -24,9 +32,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fivelayer.chips.performance import ChipSpec
-from fivelayer.models.training import TrainingWork
+from fivelayer.models.training import ADAM_BYTES, TrainingWork
 
-__all__ = ["MEMORY_RESERVE_FRACTION", "LayoutCost", "Layouts", "TrainingEfficiency", "enumerate_layouts", "evaluate"]
+__all__ = [
+    "MEMORY_RESERVE_FRACTION",
+    "SCHEDULES",
+    "LayoutCost",
+    "Layouts",
+    "TrainingEfficiency",
+    "enumerate_layouts",
+    "evaluate",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -36,6 +52,8 @@ MEMORY_RESERVE_FRACTION = 0.10
 #: Largest number of interleaved virtual pipeline stages considered. Assumption: Megatron-LM's interleaved 1F1B
 #: schedule is run with a few model chunks per stage; 4 is taken.
 MAX_VIRTUAL_STAGES = 4
+#: Pipeline schedules the planner knows (see the module docstring).
+SCHEDULES = ("1f1b", "dualpipe")
 
 
 @dataclass(frozen=True)
@@ -129,8 +147,9 @@ def evaluate(
     batch_tokens: float,
     precision: str,
     eff: TrainingEfficiency,
+    schedule: str = "1f1b",
 ) -> LayoutCost:
-    """Step time and memory of every layout (vectorised)."""
+    """Step time and memory of every layout (vectorised), under pipeline ``schedule`` (one of :data:`SCHEDULES`)."""
     t, p, c, d, e, z, r = (layouts.tp, layouts.pp, layouts.cp, layouts.dp, layouts.ep, layouts.zero, layouts.recompute)
     s = float(seq_len)
     h = float(work.hidden_size)
@@ -142,10 +161,15 @@ def evaluate(
     att_fwd = work.attn_flops_per_ctx * s / 2.0
     att_tok = 3.0 * att_fwd + np.where(r >= 1, att_fwd, 0.0)
     compute_s = batch_tokens * (lin_tok / linear_peak + att_tok / bf16) / (devices * eff.compute)
-    # Pipeline bubble of an interleaved 1F1B schedule.
     micro = batch_tokens / (d * s)  # micro-batches (one sequence each) per pipeline per step
-    v = np.clip(np.floor(work.num_layers / p), 1, MAX_VIRTUAL_STAGES)
-    bubble_s = compute_s * (p - 1) / (v * np.maximum(micro, 1.0))
+    dualpipe = schedule == "dualpipe"
+    if dualpipe:
+        # DualPipe: (pp/2 - 1)(F&B + B - 3W) = (pp/2 - 1) x 2/3 of one micro-batch's compute (module docstring).
+        bubble_s = compute_s * np.maximum(p / 2.0 - 1.0, 0.0) * (2.0 / 3.0) / np.maximum(micro, 1.0)
+    else:
+        # Pipeline bubble of an interleaved 1F1B schedule.
+        v = np.clip(np.floor(work.num_layers / p), 1, MAX_VIRTUAL_STAGES)
+        bubble_s = compute_s * (p - 1) / (v * np.maximum(micro, 1.0))
 
     def link(group: FloatArray) -> FloatArray:
         return np.where(group <= chip.scale_up_domain, chip.link_bytes_per_s, chip.scale_out_bytes_per_s)
@@ -163,12 +187,24 @@ def evaluate(
     dp_exposed = np.maximum(0.0, dp_s - eff.dp_overlap * compute_s * 2.0 / 3.0)
     if work.num_experts:
         ep_bytes = (work.moe_layers / p) * tokens_dev / t * work.experts_per_token * h * act * 4.0 * (e - 1) / e
-        ep_s = ep_bytes / link(e * t) * eff.ep_exposed
+        ep_full = ep_bytes / link(e * t)
     else:
-        ep_s = np.zeros_like(compute_s)
+        ep_full = np.zeros_like(compute_s)
+    if dualpipe:
+        # All-to-all and pipeline sends run under the other direction's computation; only an excess is exposed.
+        hidden = np.maximum(0.0, ep_full + pp_s - compute_s)
+        ep_s = hidden * np.where(ep_full + pp_s > 0, ep_full / np.maximum(ep_full + pp_s, 1e-300), 0.0)
+        pp_s = hidden - ep_s
+    else:
+        ep_s = ep_full * eff.ep_exposed
     step = compute_s + bubble_s + tp_s + pp_s + dp_exposed + ep_s
     states = work.state_bytes_per_device(t, p, d, e, z)
     acts = work.activation_bytes_per_device(s, s, t, c, r)
+    if dualpipe:
+        # Two copies of the weights; pp + 1 micro-batches in flight on the first stage instead of pp.
+        dense_w = (work.params_total - work.expert_params_total) / (t * p)
+        states = states + (dense_w + work.expert_params_total / (e * t * p)) * ADAM_BYTES.weights
+        acts = acts * (p + 1.0) / p
     usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION)
     fits = states + acts <= usable
     valid = micro >= 1.0

@@ -21,6 +21,7 @@ from fivelayer.engines.training.costs import RunCosts, run_costs
 from fivelayer.engines.training.failures import Goodput, goodput
 from fivelayer.engines.training.layouts import (
     MEMORY_RESERVE_FRACTION,
+    SCHEDULES,
     TrainingEfficiency,
     enumerate_layouts,
     evaluate,
@@ -61,6 +62,8 @@ class TrainingCase:
     pp: int | None = None
     ep: int | None = None
     cp: int | None = None
+    #: Pipeline schedule: "1f1b" (interleaved 1F1B) or "dualpipe" (DeepSeek-V3); see :mod:`.layouts`.
+    schedule: str = "1f1b"
     region: str = "us"
     pue: float | None = None
     price_usd_per_gpu_hour: float | None = None
@@ -75,6 +78,8 @@ class TrainingCase:
             problems.append(
                 f"training precision must be one of {', '.join(TRAINING_PRECISIONS)} (got {self.precision!r})"
             )
+        if self.schedule not in SCHEDULES:
+            problems.append(f"pipeline schedule must be one of {', '.join(SCHEDULES)} (got {self.schedule!r})")
         if self.seq_len is not None and self.seq_len < 1:
             problems.append(f"seq_len must be at least 1 (got {self.seq_len})")
         if self.batch_tokens is not None and self.batch_tokens < 1:
@@ -140,6 +145,7 @@ class TrainingPrediction:
             "layout": self.layout,
             "zero_stage": self.zero_stage,
             "recompute": self.recompute,
+            "schedule": self.case.schedule,
             "seq_len": self.seq_len,
             "batch_tokens": self.batch_tokens,
             "step_time_s": self.step_time_s,
@@ -202,7 +208,7 @@ def predict_training(
             f"no parallel layout of {case.count} accelerator(s) matches tp={case.tp}, pp={case.pp}, cp={case.cp}, "
             f"ep={case.ep}: their product must not exceed the count, and ep must divide the data-parallel degree"
         )
-    cost = evaluate(chip, work, layouts, seq, batch, case.precision, eff)
+    cost = evaluate(chip, work, layouts, seq, batch, case.precision, eff, case.schedule)
     ok = cost.fits & cost.valid
     if not ok.any():
         if cost.valid.any():
@@ -270,7 +276,12 @@ def _prediction(
         f"mixed-precision Adam: {ADAM_BYTES.total:g} bytes per parameter; ZeRO stage {int(layouts.zero[i])}, "
         f"{RECOMPUTE[int(layouts.recompute[i])]} activation recomputation",
         f"data-parallel gradient reduction hidden behind {eff.dp_overlap:.0%} of the backward pass; "
-        f"{eff.ep_exposed:.0%} of expert all-to-all exposed",
+        + (
+            "DualPipe schedule: expert all-to-all and pipeline sends overlapped with computation, "
+            "bubble (pp/2 - 1) x 2/3 of a micro-batch"
+            if case.schedule == "dualpipe"
+            else f"{eff.ep_exposed:.0%} of expert all-to-all exposed; interleaved 1F1B pipeline"
+        ),
         f"interruptions {g.mtbf_s and 86_400 / g.mtbf_s / case.count:.3g} per GPU-day (Llama 3 405B run), "
         f"checkpoint every {g.checkpoint_interval_s / 60:.1f} min (Young-Daly), restart 10 min, straggler jitter 1 %",
         *costs.assumptions,
