@@ -16,6 +16,8 @@ __all__ = ["ProjectionResult", "build_result"]
 _SUMMED = (
     "accelerators_installed",
     "accelerators_shipped",
+    "accelerators_demanded",
+    "accelerators_power_feasible",
     "accelerators_retired",
     "accelerators_installed_before",
     "ai_it_power_w",
@@ -24,8 +26,12 @@ _SUMMED = (
     "ai_facility_capacity_w",
     "facility_additions_w",
     "buildout_limit_w",
+    "ai_buildout_allowed_w",
+    "conventional_capacity_w",
+    "conventional_additions_w",
     "ai_energy_j",
     "conventional_energy_j",
+    "conventional_demand_j",
     "tokens_demanded",
     "tokens_served",
     "compute_demand_flop",
@@ -44,11 +50,20 @@ def _rows(years: np.ndarray, s: dict[str, np.ndarray], capex: dict[str, np.ndarr
     for j, year in enumerate(years):
         ai_twh = s["ai_energy_j"][j] / J_PER_KWH / 1e9
         conv_twh = s["conventional_energy_j"][j] / J_PER_KWH / 1e9
+        conv_demand_twh = s["conventional_demand_j"][j] / J_PER_KWH / 1e9
+        supply: dict[str, Any] = {}
+        if "accelerator_supply_cap" in s:
+            supply["accelerator_supply_cap"] = _num(s["accelerator_supply_cap"][j])
         rows.append(
             {
                 "year": int(year),
                 "accelerators_installed": float(s["accelerators_installed"][j]),
                 "accelerators_shipped": float(s["accelerators_shipped"][j]),
+                "accelerators_demanded": float(s["accelerators_demanded"][j]),
+                **supply,
+                "chip_limited": bool(s["chip_limited"][j] > 0),
+                "power_limited": bool(s["power_limited"][j] > 0),
+                "accelerator_price_multiplier": float(s["accelerator_price_multiplier"][j]),
                 "accelerators_retired": float(s["accelerators_retired"][j]),
                 "ai_it_power_gw": float(s["ai_it_power_w"][j] / 1e9),
                 "ai_it_average_power_gw": float(s["ai_it_average_power_w"][j] / 1e9),
@@ -60,6 +75,12 @@ def _rows(years: np.ndarray, s: dict[str, np.ndarray], capex: dict[str, np.ndarr
                 ),
                 "ai_electricity_twh": float(ai_twh),
                 "conventional_electricity_twh": float(conv_twh),
+                "conventional_demanded_twh": float(conv_demand_twh),
+                "conventional_unserved_twh": float(max(conv_demand_twh - conv_twh, 0.0)),
+                "conventional_capacity_gw": float(s["conventional_capacity_w"][j] / 1e9),
+                "datacenter_additions_gw": float(
+                    (s["facility_additions_w"][j] + s["conventional_additions_w"][j]) / 1e9
+                ),
                 "datacenter_electricity_twh": float(ai_twh + conv_twh),
                 "co2_mt": float(s["co2_g"][j] / 1e12),
                 "carbon_g_per_kwh": _num(s["carbon_g_per_kwh"][j]),
@@ -91,6 +112,11 @@ def _num(value: float) -> float | None:
 
 def _world(t: Trajectory) -> dict[str, np.ndarray]:
     s = {k: t.series[k].sum(axis=0) for k in _SUMMED}
+    s["power_limited"] = t.series["power_limited"].max(axis=0)
+    s["chip_limited"] = t.series["chip_limited"].max(axis=0)
+    s["accelerator_price_multiplier"] = t.series["accelerator_price_multiplier"].max(axis=0)
+    if "accelerator_supply_cap" in t.world:
+        s["accelerator_supply_cap"] = t.world["accelerator_supply_cap"]
     ai = t.series["ai_energy_j"] + t.series["conventional_energy_j"]
     total = ai.sum(axis=0)
     s["carbon_g_per_kwh"] = np.where(total > 0, s["co2_g"] / np.where(total > 0, total, 1) * J_PER_KWH, np.nan)
@@ -157,17 +183,20 @@ class ProjectionResult:
         from rich.table import Table
 
         table = Table(title=f"projection: {self.scenario}")
-        for column in ("year", "accel. installed M", "shipped M", "AI IT GW", "AI TWh", "all DC TWh", "MtCO2",
-                       "capex $B", "cum. $T", "$/M tok", "unserved"):  # fmt: skip
+        for column in ("year", "accel. installed M", "wanted M", "shipped M", "AI IT GW", "AI TWh", "all DC TWh",
+                       "MtCO2", "capex $B", "cum. $T", "$/M tok", "unserved", "limit"):  # fmt: skip
             table.add_column(column, justify="right")
         for r in self.years:
             price = r["usd_per_million_tokens"]
+            limits = "+".join(k for k, on in (("chips", r["chip_limited"]), ("power", r["power_limited"])) if on)
             table.add_row(
-                str(r["year"]), f"{r['accelerators_installed'] / 1e6:,.1f}", f"{r['accelerators_shipped'] / 1e6:,.1f}",
+                str(r["year"]), f"{r['accelerators_installed'] / 1e6:,.1f}", f"{r['accelerators_demanded'] / 1e6:,.1f}",
+                f"{r['accelerators_shipped'] / 1e6:,.1f}",
                 f"{r['ai_it_power_gw']:,.1f}", f"{r['ai_electricity_twh']:,.0f}",
                 f"{r['datacenter_electricity_twh']:,.0f}", f"{r['co2_mt']:,.0f}",
                 f"{r['capex_usd']['total'] / 1e9:,.0f}", f"{r['cumulative_capex_usd_trillion']:,.2f}",
                 "-" if price is None else f"{price:,.3f}", f"{100 * r['unserved_demand_fraction']:.1f} %",
+                limits or "-",
             )  # fmt: skip
         return table
 
@@ -183,6 +212,7 @@ def build_result(spec: ProjectionSpec, t: Trajectory) -> ProjectionResult:
         rows = world if ref.region == "world" else regions.get(ref.region, [])
         got = next((r.get(ref.quantity) for r in rows if r["year"] == ref.year), None)
         check: dict[str, Any] = {"id": ref.id, "region": ref.region, "year": ref.year, "quantity": ref.quantity}
+        check["role"] = ref.role
         check["model"] = got
         if ref.value is not None:
             check |= {"published": ref.value, "tolerance": ref.tolerance}

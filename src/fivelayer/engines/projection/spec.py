@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
@@ -68,6 +68,8 @@ UsdPerJouleWithUnit = Annotated[
     float, BeforeValidator(_with_unit("USD/J", "'0.08 USD/kWh'")), AfterValidator(_non_negative)
 ]
 FlopWithUnit = Annotated[float, BeforeValidator(_with_unit("FLOP", "'5e25 FLOP'")), AfterValidator(_non_negative)]
+#: A count that cannot be negative (wafers, accelerators).
+NonNegative = Annotated[float, AfterValidator(_non_negative)]
 
 
 class Trend(Strict):
@@ -150,6 +152,12 @@ class Feedback(Strict):
     price_elasticity: bool = Field(default=True, description="cheaper tokens raise demand (lagged one year)")
     power_constraint: bool = Field(default=True, description="buildout limits cap the fleet; the rest is unserved")
     scarcity_pricing: bool = Field(default=True, description="unserved demand raises the price of tokens")
+    chip_supply_constraint: bool = Field(
+        default=True, description="shipments never exceed the manufacturing cap; the rest is unserved"
+    )
+    chip_scarcity_pricing: bool = Field(
+        default=True, description="when the manufacturing cap binds, buyers bid up the price of accelerators"
+    )
 
 
 class Sector(Strict):
@@ -225,6 +233,23 @@ class Accelerators(Strict):
         return self
 
 
+class Manufacturing(Strict):
+    """How many accelerators can be made in a year (world): advanced-packaging wafers x accelerators per wafer.
+
+    Leading accelerators need 2.5D packaging (TSMC CoWoS and similar), the narrowest step of their supply
+    chain; the cap in year t is ``packaging_wafers(t) * accelerators_per_wafer(t)``. It applies to the
+    projected years without historical shipments.
+    """
+
+    packaging_wafers: dict[int, NonNegative] = Field(
+        min_length=1, description="12-inch 2.5D packaging wafers per year (global capacity), by year"
+    )
+    packaging_wafers_growth_per_year: Growth = Field(description="growth of wafers after the last year given")
+    accelerators_per_wafer: Annotated[Trend, AfterValidator(_trend_at_least(0.0))] = Field(
+        description="accelerators (as counted in `shipments`) made per packaging wafer of capacity"
+    )
+
+
 class Facility(Strict):
     design: str = Field(description="catalog facility design of AI halls (PUE, WUE, build cost)")
     conventional_design: str = Field(description="catalog facility design for conventional water use")
@@ -237,6 +262,9 @@ class Economics(Strict):
     discount_rate: float = Field(ge=0, le=0.5)
     energy_capex: UsdPerWattWithUnit = Field(description="new supply capex per W of added facility load")
     max_price_multiplier: float = Field(ge=1, le=100, description="cap on scarcity pricing")
+    max_accelerator_price_multiplier: float = Field(
+        default=2.0, ge=1, le=100, description="cap on how far chip scarcity can raise accelerator prices"
+    )
 
 
 class SupplyMix(Strict):
@@ -268,15 +296,22 @@ class Conventional(Strict):
     year: int
     electricity: JoulesWithUnit = Field(description="facility electricity in `year`, e.g. '300 TWh'")
     growth_per_year: SignedGrowth
+    capacity_utilisation: float = Field(
+        default=0.5, gt=0, le=1, description="average draw over the facility capacity it occupies"
+    )
 
 
 class Buildout(Strict):
-    """How fast AI data-centre capacity (facility W) can be connected and built."""
+    """How fast data-centre capacity (facility W, AI and conventional together) can be connected and built."""
 
     max_additions: WattsWithUnit = Field(description="facility power that can be energised per year, first year")
     max_additions_growth_per_year: Growth
     lead_time_years: int = Field(ge=0, le=10)
     under_construction: WattsWithUnit = Field(description="capacity in the pipeline at the start, online within lead")
+    sharing: Literal["conventional-first", "pro-rata"] = Field(
+        default="conventional-first",
+        description="who gets the limited additions: conventional growth first, or both in proportion to need",
+    )
 
 
 class Region(Strict):
@@ -300,6 +335,11 @@ class Reference(Strict):
     low: float | None = None
     high: float | None = None
     tolerance: float = Field(default=0.15, ge=0, le=1)
+    role: Literal["calibration", "check"] = Field(
+        default="check",
+        description="calibration: an input was set from this figure, so agreement holds by construction; "
+        "check: no input was set from it",
+    )
     sources: tuple[Source, ...] = Field(min_length=1)
 
 
@@ -317,6 +357,7 @@ class ProjectionSpec(Strict):
     accelerators: Accelerators
     facility: Facility
     economics: Economics
+    manufacturing: Manufacturing | None = Field(default=None, description="no cap on shipments when absent")
     carbon_g_per_kwh: dict[str, float] = Field(description="lifecycle gCO2e/kWh of each supply source")
     regions: tuple[Region, ...] = Field(min_length=1)
     references: tuple[Reference, ...] = ()

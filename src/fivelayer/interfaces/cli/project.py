@@ -104,12 +104,12 @@ def _project(file: str | None, as_json: bool, compare: bool, cat: Any, packaged:
                                               for rows in result.regions.values()))  # fmt: skip
         out.print(table)
     checks = Table(title="against published figures")
-    for column in ("reference", "year", "model", "published", "status"):
+    for column in ("reference", "role", "year", "model", "published", "status"):
         checks.add_column(column)
     for c in result.checks:
         published = f"{c['published']:,.0f}" if "published" in c else f"{c.get('low')}-{c.get('high')}"
         model = "-" if c["model"] is None else f"{c['model']:,.0f}"
-        checks.add_row(escape(c["id"]), str(c["year"]), model, published, c["status"])
+        checks.add_row(escape(c["id"]), c.get("role", "check"), str(c["year"]), model, published, c["status"])
     out.print(checks)
 
 
