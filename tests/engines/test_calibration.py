@@ -50,13 +50,41 @@ def test_validation_reports_every_group() -> None:
         assert 0 <= group["median_abs_error"] <= group["p90_abs_error"]
 
 
-def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path) -> None:
+def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from fivelayer.engines.serving import validation as serving_validation
+
+    monkeypatch.setattr(serving_validation, "MAX_SERVER_VALIDATION_REQUESTS", 2000)  # speed, not accuracy
     out = tmp_path / "validation.md"
     result = cli("validate", "--markdown", str(out), "--json")
     assert result.code == 0, result.stderr
     text = out.read_text()
     assert "leave-one-out" in text
     assert "| throughput_tokens_per_s | offline | hopper |" in text
+    kinds = {(r["id"], r["kind"]) for r in json.loads(result.stdout)["rows"]}
+    # Server rows: at the stated load always; at the submission's own utilisation where its Offline result
+    # is in the reference set (the v5.0 H200 99.9 % row has none).
+    h200 = "mlperf-inf-v5.1-llama2-70b-99-server-h200-dell"
+    assert {(h200, "ttft_p99_s"), (h200, "tpot_p99_s@utilisation")} <= kinds
+    lone = "mlperf-inf-v5.0-llama2-70b-99.9-server-h200-nvidia"
+    assert (lone, "tpot_p99_s") in kinds and (lone, "tpot_p99_s@utilisation") not in kinds
+
+
+def test_server_validation_reaches_the_steady_state() -> None:
+    from fivelayer.engines.serving import validation as serving_validation
+
+    row = next(r for r in reference_measurements() if r.id == "mlperf-inf-v4.1-llama2-70b-99-server-h100-nvidia")
+    assert row.input_cv == pytest.approx(0.771) and row.output_cv == pytest.approx(0.787)  # the dataset's spread
+    _, step_s = serving_validation._capacity(row, 222.33)
+    lifetime = row.output_tokens * step_s  # type: ignore[operator]
+    result = serving_validation._simulate_row(row, 222.33, 2000, 0, lifetime_s=lifetime)
+    rate = row.tokens_per_s / row.output_tokens  # type: ignore[operator]
+    # Arrivals cover warm-up + measured lifetimes, and only the middle window is measured.
+    expected = min(serving_validation.MAX_SERVER_VALIDATION_REQUESTS, rate * 3.0 * lifetime)
+    assert result["requests"] == pytest.approx(expected, abs=1)
+    assert 100 <= result["measured_requests"] < result["requests"]
+    assert result["ttft_s"]["p99"] > 0 and result["tpot_s"]["p99"] > 0
 
 
 @pytest.mark.parametrize("model", ["llama-3.1-70b", "mixtral-8x7b", "deepseek-r1"])

@@ -62,6 +62,9 @@ class DatasetMeans(Strict):
     id_contains: str | None = None
     input_tokens: float = Field(gt=0)
     output_tokens: float | None = Field(default=None, gt=0)
+    #: Coefficients of variation (standard deviation / mean) of the dataset's prompt and output lengths.
+    input_cv: float | None = Field(default=None, ge=0)
+    output_cv: float | None = Field(default=None, ge=0)
     sources: tuple[Source, ...] = Field(min_length=1)
     estimate: str | None = None
 
@@ -86,6 +89,8 @@ class Measurement(Strict):
     serving_stack: str | None = None
     input_tokens: float | None = Field(default=None, gt=0)
     output_tokens: float | None = Field(default=None, gt=0)
+    input_cv: float | None = Field(default=None, ge=0)
+    output_cv: float | None = Field(default=None, ge=0)
     tokens_per_s: float | None = Field(default=None, gt=0)
     ttft_p99_s: float | None = Field(default=None, gt=0)
     tpot_p99_s: float | None = Field(default=None, gt=0)
@@ -137,7 +142,14 @@ def _with_dataset_means(row: Measurement, datasets: Sequence[DatasetMeans]) -> M
         output = row.output_tokens or d.output_tokens
         if output is None:
             return None
-        return row.model_copy(update={"input_tokens": row.input_tokens or d.input_tokens, "output_tokens": output})
+        return row.model_copy(
+            update={
+                "input_tokens": row.input_tokens or d.input_tokens,
+                "output_tokens": output,
+                "input_cv": row.input_cv if row.input_cv is not None else d.input_cv,
+                "output_cv": row.output_cv if row.output_cv is not None else d.output_cv,
+            }
+        )
     return None
 
 
@@ -196,6 +208,8 @@ def _case(row: Measurement) -> Any:
         batch_size=row.batch_size if mode == "fixed-batch" else None,
         ttft_slo=row.ttft_p99_s if mode == "server" else None,
         tpot_slo=row.tpot_p99_s if mode == "server" else None,
+        input_cv=row.input_cv or 0.0,
+        output_cv=row.output_cv or 0.0,
         tp=row.tp or (row.count if mode == "fixed-batch" else None),
         pp=row.pp or (1 if mode == "fixed-batch" else None),
         ep=row.ep,

@@ -106,6 +106,18 @@ def validation_markdown(rows: Sequence[Any], summary: Sequence[dict[str, Any]]) 
         "",
         "Rows left out, and why: " + "; ".join(f"{n} {reason}" for reason, n in skipped) + ".",
         "",
+        "MLPerf rows take the mean prompt and output lengths of their dataset, and their spread, from the",
+        "reference file's `datasets` section (prompt means computed from per-sample token counts of the official",
+        "dataset files; see the sources there).",
+        "",
+        "Server rows (`ttft_p99_s`, `tpot_p99_s`) are the serving simulator at the published load, lengths drawn",
+        "around the dataset means, p99 over a steady-state window. Submitters raise the load until the p99s",
+        "approach the benchmark's limits, where latency grows as 1 / (1 - utilisation), and tune their",
+        "schedulers to spend the latency budget on throughput; the simulator schedules as vLLM does by default",
+        "(prompts admitted at once, chunked prefill). The `@utilisation` kinds run the simulated cluster at the",
+        "submission's own server/offline throughput ratio of its simulated capacity, which removes the capacity",
+        "error (see the offline rows) and leaves the scheduling and queueing dynamics.",
+        "",
         "## Absolute error per group",
         "",
         "| kind | scenario | family | rows | median abs. error | P90 abs. error |",
@@ -120,11 +132,11 @@ def validation_markdown(rows: Sequence[Any], summary: Sequence[dict[str, Any]]) 
         "",
         "## Every row",
         "",
-        "| id | family | measured | predicted | error | source |",
-        "|---|---|---:|---:|---:|---|",
+        "| id | kind | family | measured | predicted | error | source |",
+        "|---|---|---|---:|---:|---:|---|",
     ]
     for r in rows:
         predicted = "infeasible" if r.predicted is None else f"{r.predicted:,.4g}"
         error = "-" if r.error is None else f"{100 * r.error:+.1f} %"
-        lines.append(f"| {r.id} | {r.family} | {r.measured:,.4g} | {predicted} | {error} | {r.source} |")
+        lines.append(f"| {r.id} | {r.kind} | {r.family} | {r.measured:,.4g} | {predicted} | {error} | {r.source} |")
     return "\n".join(lines) + "\n"
