@@ -183,3 +183,15 @@ def test_command_prints_json_and_reports_infeasible() -> None:
         app, ["--accelerator", "h100-sxm", "--count", "8", "--model", "llama-3.1-405b", "--tokens", "1T"]
     )
     assert isinstance(bad.exception, InfeasibleConfiguration)  # fivelayer's main turns this into exit code 2
+
+
+def test_command_takes_the_pipeline_schedule() -> None:
+    app = typer.Typer()
+    app.command()(predict_training_cmd)
+    runner = CliRunner()
+    args = ["--accelerator", "h800", "--count", "2048", "--model", "deepseek-v3", "--tokens", "14.8T", "--json"]
+    ok = runner.invoke(app, [*args, "--precision", "fp8", "--schedule", "dualpipe"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["schedule"] == "dualpipe"
+    bad = runner.invoke(app, [*args, "--schedule", "gpipe"])
+    assert isinstance(bad.exception, FivelayerError) and "1f1b, dualpipe" in str(bad.exception)

@@ -49,6 +49,9 @@ def predict_training_cmd(
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched)")] = None,
     ep: Annotated[int | None, typer.Option(help="Expert-parallel degree (default: searched)")] = None,
     cp: Annotated[int | None, typer.Option(help="Context-parallel degree (default: searched)")] = None,
+    schedule: Annotated[
+        str, typer.Option(help="Pipeline schedule: 1f1b (interleaved) or dualpipe (DeepSeek-V3's, overlaps all-to-all)")
+    ] = "1f1b",
     region: Annotated[str, typer.Option(help="Grid region for carbon and electricity price")] = "us",
     pue: Annotated[float | None, typer.Option(help="Facility PUE (default 1.2)")] = None,
     price_per_gpu_hour: Annotated[
@@ -66,7 +69,7 @@ def predict_training_cmd(
     case = TrainingCase(
         accelerator=accelerator, count=count, model=model, tokens=parse_tokens(tokens), precision=precision,
         seq_len=seq_len, batch_tokens=batch_tokens, tp=tp, pp=pp, ep=ep, cp=cp, region=region, pue=pue,
-        price_usd_per_gpu_hour=price_per_gpu_hour,
+        price_usd_per_gpu_hour=price_per_gpu_hour, schedule=schedule,
     )  # fmt: skip
     result = predict_training(case, catalog_with(catalog)).to_dict()
     if as_json:
