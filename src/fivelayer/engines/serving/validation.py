@@ -90,7 +90,12 @@ def _memory_seqs(row: Measurement, input_tokens: float) -> int:
 
 
 def _simulate_row(
-    row: Measurement, input_tokens: float, requests: int, seed: int, tokens_per_s: float | None = None
+    row: Measurement,
+    input_tokens: float,
+    requests: int,
+    seed: int,
+    tokens_per_s: float | None = None,
+    duration_s: float = MLPERF_MIN_DURATION_S,
 ) -> dict[str, Any]:
     """Simulate ``row`` at ``tokens_per_s`` output tokens/s of load (default: its published throughput) for
     MLPerf's minimum duration, and return the p99 TTFT and TPOT over every request, as LoadGen does."""
@@ -102,7 +107,7 @@ def _simulate_row(
 
     assert row.tokens_per_s is not None and row.output_tokens is not None
     rate = (tokens_per_s or row.tokens_per_s) / row.output_tokens
-    requests = int(min(MAX_SERVER_VALIDATION_REQUESTS, max(requests, rate * MLPERF_MIN_DURATION_S)))
+    requests = int(min(MAX_SERVER_VALIDATION_REQUESTS, max(requests, rate * duration_s)))
     streams = RandomStreams(seed)
     arrivals = poisson_arrivals(rate, requests, streams.generator(f"validation:{row.id}"))
     lengths = streams.generator(f"validation-lengths:{row.id}")
@@ -131,31 +136,36 @@ def validate_serving(
     assumed_input_tokens: float | None = None,
     requests: int = SERVER_VALIDATION_REQUESTS,
     seed: int = 0,
+    duration_s: float = MLPERF_MIN_DURATION_S,
 ) -> list[ValidationRow]:
-    """Measured vs simulated p99 TTFT and TPOT of every MLPerf server row (see the module docstring)."""
+    """Measured vs simulated p99 TTFT and TPOT of every MLPerf server row (see the module docstring).
+
+    ``duration_s`` shorter than LoadGen's 600 s gives a quick, rough check; its kinds say so (``@60s``).
+    """
     out: list[ValidationRow] = []
+    short = "" if duration_s >= MLPERF_MIN_DURATION_S else f"@{duration_s:g}s"
     for row, input_tokens in _server_rows():
-        suffix = ""
+        suffix = short
         if input_tokens is None and assumed_input_tokens is not None:
             input_tokens = assumed_input_tokens
-            suffix = f"@input={assumed_input_tokens:g}"
+            suffix += f"@input={assumed_input_tokens:g}"
         summary: dict[str, Any] | None = None
         relative: dict[str, Any] | None = None
         twin = _offline_twin(row)
         if input_tokens is not None:
             with contextlib.suppress(FivelayerError):
-                summary = _simulate_row(row, input_tokens, requests, seed)
+                summary = _simulate_row(row, input_tokens, requests, seed, duration_s=duration_s)
                 if twin is not None and twin.tokens_per_s and row.tokens_per_s:
                     load = row.tokens_per_s / twin.tokens_per_s * _capacity(row, input_tokens)
-                    relative = _simulate_row(row, input_tokens, requests, seed, tokens_per_s=load)
+                    relative = _simulate_row(row, input_tokens, requests, seed, load, duration_s)
         src = row.sources[0]
         family = row.family
         for kind, measured in (("ttft_p99_s", row.ttft_p99_s), ("tpot_p99_s", row.tpot_p99_s)):
             if measured is None:
                 continue
             runs: list[tuple[str, dict[str, Any] | None]] = [(kind + suffix, summary)]
-            if twin is not None and not suffix:
-                runs.append((kind + "@utilisation", relative))
+            if twin is not None and "@input" not in suffix:
+                runs.append((kind + "@utilisation" + short, relative))
             for label, result in runs:
                 predicted = None if result is None else result[kind.split("_p99")[0] + "_s"]["p99"]
                 out.append(

@@ -343,6 +343,9 @@ def predict_inference_cmd(
 def validate_cmd(
     as_json: JsonOption = False,
     markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown to this file")] = None,
+    quick: Annotated[
+        bool, typer.Option(help="Simulate MLPerf server rows for 60 s instead of LoadGen's 600 s (rough, fast)")
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Predicted vs measured for every reference row (leave-one-out), with median and P90 error per group."""
@@ -351,7 +354,7 @@ def validate_cmd(
     from fivelayer.engines.training import validate_training
 
     with _working("predicting every reference measurement (leave-one-out)...", quiet or as_json):
-        rows = validate() + validate_training() + validate_serving()
+        rows = validate() + validate_training() + validate_serving(duration_s=60.0 if quick else 600.0)
     summary = summarise(rows)
     if as_json:
         _print_json({"rows": [r.to_dict() for r in rows], "summary": summary})
