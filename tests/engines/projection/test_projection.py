@@ -22,7 +22,6 @@ from fivelayer.engines.projection import (
     simulate,
 )
 from fivelayer.interfaces.cli.app import app, main
-from fivelayer.interfaces.cli.project import project_cmd
 from tests.conftest import CliResult
 
 REQUIRED = (
@@ -204,13 +203,6 @@ def test_bad_input_names_the_field(override: str, field: str) -> None:
 
 
 # --- command line --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run_cli(cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
-    if not any(getattr(c, "name", None) == "project" for c in app.registered_commands):
-        app.command("project")(project_cmd)
-    return cli
 
 
 def test_cli_json(run_cli: Callable[..., CliResult]) -> None:

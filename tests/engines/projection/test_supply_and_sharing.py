@@ -28,8 +28,6 @@ from fivelayer.engines.projection import (
     simulate,
 )
 from fivelayer.engines.projection.model import SECONDS_PER_YEAR, supply_cap
-from fivelayer.interfaces.cli.app import app
-from fivelayer.interfaces.cli.project import project_cmd
 from tests.conftest import CliResult
 
 TWH = 3.6e15  # J
@@ -256,13 +254,6 @@ def test_bad_supply_input_names_the_field(override: str, field: str) -> None:
     with pytest.raises(ScenarioError) as info:
         _spec(override)
     assert field in str(info.value)
-
-
-@pytest.fixture
-def run_cli(cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
-    if not any(getattr(c, "name", None) == "project" for c in app.registered_commands):
-        app.command("project")(project_cmd)
-    return cli
 
 
 def test_cli_negative_cap_exit_2(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
