@@ -408,6 +408,22 @@ class ValidationRow:
     predicted: float | None
     source: str
 
+    @classmethod
+    def of(cls, row: Any, kind: str, measured: float, predicted: float | None, scenario: str = "") -> ValidationRow:
+        """The row of reference record ``row`` (its id, family, accelerator, model, scenario and first source)."""
+        src = row.sources[0]
+        return cls(
+            id=row.id,
+            kind=kind,
+            family=row.family,
+            accelerator=row.accelerator,
+            model=row.model,
+            scenario=scenario or row.scenario,
+            measured=measured,
+            predicted=predicted,
+            source=src.url or src.citation or "",
+        )
+
     @property
     def error(self) -> float | None:
         if self.predicted is None:
@@ -441,7 +457,7 @@ def validate() -> list[ValidationRow]:
             predicted: float | None = predict_inference(_case(row), efficiency=eff).throughput_tokens_per_s
         except FivelayerError:
             predicted = None
-        out.append(_vrow(row, "throughput_tokens_per_s", float(row.throughput or 0), predicted))
+        out.append(ValidationRow.of(row, "throughput_tokens_per_s", float(row.throughput or 0), predicted))
     for row in _energy_rows():
         eff = replace(
             _fit_for(row.family, row.stack, throughput, exclude=row.id), power_memory_weight=_fit_power(row.id)
@@ -450,23 +466,10 @@ def validate() -> list[ValidationRow]:
             predicted = _predict_energy(row, eff)
         except FivelayerError:
             predicted = None
-        out.append(_vrow(row, "gpu_energy_j_per_output_token", float(row.energy_j_per_output_token or 0), predicted))
+        out.append(
+            ValidationRow.of(row, "gpu_energy_j_per_output_token", float(row.energy_j_per_output_token or 0), predicted)
+        )
     return out
-
-
-def _vrow(row: Measurement, kind: str, measured: float, predicted: float | None) -> ValidationRow:
-    src = row.sources[0]
-    return ValidationRow(
-        id=row.id,
-        kind=kind,
-        family=row.family,
-        accelerator=row.accelerator,
-        model=row.model,
-        scenario=row.scenario,
-        measured=measured,
-        predicted=predicted,
-        source=src.url or src.citation or "",
-    )
 
 
 def summarise(rows: Sequence[ValidationRow]) -> list[dict[str, Any]]:

@@ -158,8 +158,6 @@ def validate_serving(
                 if twin is not None and twin.tokens_per_s and row.tokens_per_s:
                     load = row.tokens_per_s / twin.tokens_per_s * _capacity(row, input_tokens)
                     relative = _simulate_row(row, input_tokens, requests, seed, load, duration_s)
-        src = row.sources[0]
-        family = row.family
         for kind, measured in (("ttft_p99_s", row.ttft_p99_s), ("tpot_p99_s", row.tpot_p99_s)):
             if measured is None:
                 continue
@@ -168,17 +166,5 @@ def validate_serving(
                 runs.append((kind + "@utilisation" + short, relative))
             for label, result in runs:
                 predicted = None if result is None else result[kind.split("_p99")[0] + "_s"]["p99"]
-                out.append(
-                    ValidationRow(
-                        id=row.id,
-                        kind=label,
-                        family=family,
-                        accelerator=row.accelerator,
-                        model=row.model,
-                        scenario=row.scenario,
-                        measured=float(measured),
-                        predicted=predicted,
-                        source=src.url or src.citation or "",
-                    )
-                )
+                out.append(ValidationRow.of(row, label, float(measured), predicted))
     return out

@@ -252,7 +252,7 @@ def validate_training() -> list[ValidationRow]:
             predicted = _predict(row, compute).gpu_hours
         except FivelayerError:
             predicted = None
-        out.append(_vrow(row, "training_gpu_hours", float(row.gpu_hours or 0.0), predicted))
+        out.append(ValidationRow.of(row, "training_gpu_hours", float(row.gpu_hours or 0.0), predicted, "training"))
     for row in reference_runs():
         if row.model_tflops_per_gpu is None:
             continue
@@ -263,23 +263,10 @@ def validate_training() -> list[ValidationRow]:
             )
         except FivelayerError:
             predicted = None
-        out.append(_vrow(row, "training_model_tflops_per_gpu", row.model_tflops_per_gpu, predicted))
+        out.append(
+            ValidationRow.of(row, "training_model_tflops_per_gpu", row.model_tflops_per_gpu, predicted, "training")
+        )
     return out
-
-
-def _vrow(row: ReferenceRun, kind: str, measured: float, predicted: float | None) -> ValidationRow:
-    src = row.sources[0]
-    return ValidationRow(
-        id=row.id,
-        kind=kind,
-        family=row.family,
-        accelerator=row.accelerator,
-        model=row.model,
-        scenario="training",
-        measured=measured,
-        predicted=predicted,
-        source=src.url or src.citation or "",
-    )
 
 
 @dataclass(frozen=True)
