@@ -398,7 +398,7 @@ def _prediction(
             else "every request has the mean prompt and output length"
         ),
         f"{fmt.name}: weights {fmt.weight_bytes:.3g} B/param, KV cache {fmt.kv_bytes:g} B/element, "
-        f"compute at the {fmt.compute} tensor rate",
+        f"linear layers at the {fmt.compute} tensor rate, attention at the {fmt.attention_compute} rate",
         f"{MEMORY_RESERVE_FRACTION:.0%} of memory reserved for activations and runtime",
         f"TTFT estimate: one running step plus the steps that prefill the prompt in chunks of "
         f"{PREFILL_CHUNK_TOKENS:,} tokens; no queueing",

@@ -120,7 +120,11 @@ def build_replicas(
         max_seqs = opts.max_num_seqs or min(DEFAULT_MAX_SEQS, by_memory)
         max_seqs = min(max_seqs, opts.max_num_batched_tokens // (1 + opts.speculative_tokens))
         if max_seqs < 1:
-            raise FivelayerError("max_num_batched_tokens is smaller than one decode step with its speculative tokens")
+            raise FivelayerError(
+                f"max_num_batched_tokens ({opts.max_num_batched_tokens:,}) is smaller than one decode step with "
+                f"{opts.speculative_tokens:,} speculative tokens ({1 + opts.speculative_tokens:,} tokens): lower "
+                "speculative_tokens or raise max_num_batched_tokens"
+            )
         max_tokens = opts.max_num_batched_tokens + (0 if opts.chunked_prefill else work.max_context_tokens)
         timer = StepTimer(chip, work, fmt, eff, tp=tp, pp=pp, ep=ep, max_context=work.max_context_tokens,
                           max_tokens=max_tokens, max_seqs=max_seqs)  # fmt: skip
