@@ -222,3 +222,33 @@ def test_facility_designs_cover_every_cooling_kind(catalog: CatalogSet) -> None:
     for design in catalog.facilities:
         assert 1.0 < design.pue < 2.5
         assert 0.8 < design.power_chain_efficiency <= 1.0
+
+
+def test_sustained_rates_of_amd_cdna3(catalog: CatalogSet) -> None:
+    """AMD's measured max-achievable FLOP/s (ROCm blog "Measuring Max-Achievable FLOPs - Part 2", Table 1):
+    MI300X FP8 1,273 and BF16 708 TFLOP/s; MI325X FP8 1,519 TFLOP/s; both 2,614.9 TFLOP/s FP8 on the datasheet."""
+    mi300x = catalog.accelerators.get("mi300x")
+    mi325x = catalog.accelerators.get("mi325x")
+    assert mi300x.peak("fp8") == mi325x.peak("fp8") == pytest.approx(2614.9e12)
+    assert mi300x.sustained("fp8") == pytest.approx(1273e12)
+    assert mi300x.sustained("bf16") == pytest.approx(708e12)
+    assert mi325x.sustained("fp8") == pytest.approx(1519e12)
+    # int8 is not measured: its peak (2,614.9) scaled by the nearest listed precision's ratio (fp8: 1273/2614.9).
+    assert mi300x.sustained("int8") == pytest.approx(1273e12)
+    # fp4 runs at the fp8 rate on CDNA3 (no fp4 units), so at the sustained fp8 rate.
+    assert mi300x.sustained("fp4") == pytest.approx(1273e12)
+    # A chip without measurements sustains its datasheet peak.
+    h200 = catalog.accelerators.get("h200-sxm")
+    assert h200.sustained("fp8") == h200.peak("fp8")
+
+
+def test_sustained_rate_above_peak_is_refused(catalog: CatalogSet) -> None:
+    from pydantic import ValidationError
+
+    data = catalog.accelerators.get("mi300x").model_dump()
+    data["sustained_flops"] = {"fp8": 3000e12}
+    with pytest.raises(ValidationError, match=r"sustained_flops.fp8 .* at most peak_flops.fp8"):
+        Accelerator.model_validate(data)
+    data["sustained_flops"] = {"fp4": 1000e12}
+    with pytest.raises(ValidationError, match=r"peak_flops\.fp4 is not"):
+        Accelerator.model_validate(data)

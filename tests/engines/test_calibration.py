@@ -108,5 +108,38 @@ def test_shipped_calibration_is_the_fit_of_the_reference_file() -> None:
     shipped = packaged_yaml(calibration.CALIBRATION_FILE).data
     assert shipped == calibration.fit_all()
     assert calibration._shipped_fit() is not None
-    family_fit = next(f for f in shipped["fits"] if f["family"] == "hopper" and f["stack"] is None)
+    family_fit = next(f for f in shipped["fits"] if f.get("family") == "hopper" and f["stack"] is None)
     assert calibration.fitted_efficiency("hopper").compute == family_fit["compute"]
+
+
+def _rates(eff: Efficiency) -> tuple[float, float, float]:
+    return eff.compute, eff.memory, eff.per_sequence_s
+
+
+def test_fallback_fits_never_mix_sustained_and_peak_rates() -> None:
+    """A family short of rows borrows from its vendor's chips, then from every chip, but only from chips whose
+    efficiencies are relative to the same basis (AMD CDNA3: sustained rates; the others: datasheet peak)."""
+    rows = calibration._throughput_rows()
+    assert {r.family for r in rows if r.sustained_rates} == {"cdna3"}
+    # Gaudi 2 has one row, Intel no other: leave-one-out fits it on every peak-basis row but itself.
+    gaudi = next(r for r in rows if r.family == "gaudi")
+    peak_rows = [r for r in rows if not r.sustained_rates and r.id != gaudi.id]
+    assert calibration._fit_for("gaudi", gaudi.stack, rows, exclude=gaudi.id) == calibration._fit(peak_rows)
+    # CDNA4 (MI355X, peak basis) has one row: AMD's other rows are CDNA3 on sustained rates, so not those.
+    mi355x = next(r for r in rows if r.family == "cdna4")
+    peak_rows = [r for r in rows if not r.sustained_rates and r.id != mi355x.id]
+    assert calibration._fit_for("cdna4", mi355x.stack, rows, exclude=mi355x.id) == calibration._fit(peak_rows)
+    # The A100 (Ampere) has no rows of its own: it takes the NVIDIA fit, shipped or live.
+    nvidia = [r for r in rows if r.vendor == "NVIDIA"]
+    assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration._fit(nvidia))
+    assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration._fit_for("ampere", None, rows))
+
+
+def test_mlperf_offline_rows_are_summarised_on_their_own() -> None:
+    rows = validate()
+    summary = {(g["scenario"], g["family"]): g for g in summarise(rows)}
+    mlperf = [r for r in rows if r.scenario == "offline" and r.benchmark.startswith("mlperf") and r.error is not None]
+    group = summary[(calibration.MLPERF_OFFLINE, "all")]
+    assert group["rows"] == len(mlperf) >= 30
+    assert group["median_abs_error"] == pytest.approx(float(np.median([abs(r.error or 0) for r in mlperf])))
+    assert {"hopper", "blackwell", "cdna3"} <= {f for s, f in summary if s == calibration.MLPERF_OFFLINE}

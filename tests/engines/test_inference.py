@@ -198,3 +198,19 @@ def test_fp4_linear_layers_and_fp8_attention() -> None:
     linear = 64 * work.linear_flops_per_token()
     attention = 64 * float(work.attention_flops_per_token(4000))
     assert float(cost.compute_s) == pytest.approx((linear / 9e15 + attention / 4.5e15) / 0.6, rel=1e-12)
+
+
+def test_compute_runs_at_the_sustained_rate(catalog: CatalogSet) -> None:
+    """MI300X and MI325X share the datasheet FP8 peak; compute-bound steps run at the sustained rates, so the
+    MI325X's compute time is 1273 / 1519 of the MI300X's (AMD's measured max-achievable FLOP/s)."""
+    work = ModelWork.of(catalog.language_model("llama-2-70b"))
+    fmt = numeric_format("fp8")
+    times = {}
+    for chip_id in ("mi300x", "mi325x"):
+        chip = ChipSpec.of(catalog.accelerators.get(chip_id))
+        cost = step_cost(chip, work, fmt, EFF, decode_seqs=1024.0, decode_context=500.0)
+        assert cost.compute_s > cost.memory_s
+        # By hand: (linear + attention FLOPs at the fp8 rate) / (eta_c x sustained fp8 rate).
+        assert float(cost.compute_s) == pytest.approx(float(cost.flops) / (EFF.compute * chip.rate("fp8")))
+        times[chip_id] = float(cost.compute_s)
+    assert times["mi325x"] / times["mi300x"] == pytest.approx(1273 / 1519)

@@ -42,6 +42,11 @@ class Accelerator(Record):
     form_factor: str
     launch_year: int = Field(ge=2010, le=2035)
     peak_flops: dict[Precision, FlopPerSecond] = Field(min_length=1)
+    #: Maximum achievable dense matrix FLOP/s: what a large, well-shaped matrix product sustains at the clock
+    #: the chip holds under full matrix load (power-limited, often far below the boost clock that
+    #: ``peak_flops`` assumes), as the vendor measured it. Where listed, the step model uses it in place of
+    #: ``peak_flops`` (see :meth:`sustained`).
+    sustained_flops: dict[Precision, FlopPerSecond] | None = None
     memory_type: str
     memory_bytes: Bytes
     memory_bandwidth_bytes_per_s: BytesPerSecond
@@ -65,6 +70,14 @@ class Accelerator(Record):
         for precision, flops in self.peak_flops.items():
             if not 1e11 <= flops <= 1e17:
                 raise ValueError(f"peak_flops.{precision} = {flops:.3g} FLOP/s is outside 0.1 TFLOP/s..100 PFLOP/s")
+        for precision, flops in (self.sustained_flops or {}).items():
+            if precision not in self.peak_flops:
+                raise ValueError(f"sustained_flops.{precision} is listed but peak_flops.{precision} is not")
+            if not 0 < flops <= self.peak_flops[precision]:
+                raise ValueError(
+                    f"sustained_flops.{precision} = {flops:.3g} FLOP/s must be positive and at most "
+                    f"peak_flops.{precision} ({self.peak_flops[precision]:.3g} FLOP/s)"
+                )
         if not 1e9 <= self.memory_bytes <= 2e12:
             raise ValueError(f"memory_bytes = {self.memory_bytes:.3g} B is outside 1 GB..2 TB")
         if not 1e11 <= self.memory_bandwidth_bytes_per_s <= 5e13:
@@ -87,6 +100,20 @@ class Accelerator(Record):
             if candidate in self.peak_flops:
                 return self.peak_flops[candidate]
         raise ValueError(f"{self.id} lists no throughput for {precision} or a format that can stand in for it")
+
+    def sustained(self, precision: str) -> float:
+        """Dense matrix FLOP/s the chip sustains at ``precision``: ``sustained_flops`` where listed, else the
+        peak. A precision without its own figure scales its peak by the sustained/peak ratio of the nearest
+        listed precision (the ratio is mostly the sustained clock over the boost clock)."""
+        peak = self.peak(precision)
+        listed = self.sustained_flops
+        if not listed:
+            return peak
+        if precision in listed:
+            return listed[precision]
+        order = PRECISIONS.index(precision) if precision in PRECISIONS else 0
+        nearest = min(listed, key=lambda q: (abs(PRECISIONS.index(q) - order), PRECISIONS.index(q)))
+        return peak * listed[nearest] / self.peak_flops[nearest]
 
 
 _FALLBACKS: dict[str, tuple[str, ...]] = {

@@ -25,6 +25,9 @@ class ChipSpec:
     accelerator_id: str
     family: str
     peak_flops: dict[str, float]
+    #: Dense matrix FLOP/s sustained under full load (:meth:`Accelerator.sustained`); the peak where the
+    #: catalog lists no measurement.
+    sustained_flops: dict[str, float]
     memory_bytes: float
     memory_bandwidth_bytes_per_s: float
     tdp_w: float
@@ -37,13 +40,16 @@ class ChipSpec:
     @classmethod
     def of(cls, chip: Accelerator) -> ChipSpec:
         peaks: dict[str, float] = {}
+        sustained: dict[str, float] = {}
         for precision in ("fp32", "bf16", "fp8", "fp6", "fp4", "int8"):
             with contextlib.suppress(ValueError):  # e.g. Gaudi publishes no fp32 matrix rate
                 peaks[precision] = chip.peak(precision)
+                sustained[precision] = chip.sustained(precision)
         return cls(
             accelerator_id=chip.id,
             family=chip.family,
             peak_flops=peaks,
+            sustained_flops=sustained,
             memory_bytes=chip.memory_bytes,
             memory_bandwidth_bytes_per_s=chip.memory_bandwidth_bytes_per_s,
             tdp_w=chip.tdp_w,
@@ -63,6 +69,12 @@ class ChipSpec:
                 f"({', '.join(self.peak_flops)})"
             )
         return self.peak_flops[compute]
+
+    def rate(self, compute: str) -> float:
+        """Dense matrix FLOP/s the chip sustains in tensor format ``compute`` (the peak where no measurement
+        is listed); a clear error if the chip lists none."""
+        self.peak(compute)
+        return self.sustained_flops[compute]
 
 
 def roofline_time_s(

@@ -106,6 +106,16 @@ class Measurement(Strict):
         return str(default_catalog().accelerators.get(self.accelerator).family)
 
     @property
+    def vendor(self) -> str:
+        return str(default_catalog().accelerators.get(self.accelerator).vendor)
+
+    @property
+    def sustained_rates(self) -> bool:
+        """Whether the accelerator's compute is measured against sustained rates (catalog ``sustained_flops``)
+        rather than the datasheet peak: efficiencies fitted on one basis do not carry over to the other."""
+        return default_catalog().accelerators.get(self.accelerator).sustained_flops is not None
+
+    @property
     def stack(self) -> str:
         return self.serving_stack or "other"
 
@@ -255,28 +265,51 @@ def _throughput_rows() -> list[Measurement]:
     return [r for r in reference_measurements() if r.throughput and r.scenario in ("offline", "fixed-batch")]
 
 
+def _vendor_of(family: str) -> tuple[str, bool] | None:
+    """The vendor of an accelerator family and whether its chips list sustained rates (from the catalog);
+    None if no accelerator has that family."""
+    return next(
+        ((str(a.vendor), a.sustained_flops is not None) for a in default_catalog().accelerators if a.family == family),
+        None,
+    )
+
+
 def _fit_for(family: str, stack: str | None, rows: Sequence[Measurement], exclude: str | None = None) -> Efficiency:
-    """Fit on the rows of the same family and serving stack; else the same family; else all rows."""
+    """Fit on the rows of the same family and serving stack; else the same family; else the same vendor
+    (a new generation runs its predecessor's software) whose chips share the basis of the rates (sustained or
+    datasheet peak); else all rows on that basis; else all rows. Each level needs two rows."""
     train = [r for r in rows if r.id != exclude]
     same_stack = [r for r in train if r.family == family and (stack is None or r.stack == stack)]
     if len(same_stack) >= 2:
         return _fit(same_stack)
     same_family = [r for r in train if r.family == family]
-    return _fit(same_family if len(same_family) >= 2 else train)
+    if len(same_family) >= 2:
+        return _fit(same_family)
+    vendor = _vendor_of(family)
+    same_vendor = [r for r in train if (r.vendor, r.sustained_rates) == vendor]
+    if len(same_vendor) >= 2:
+        return _fit(same_vendor)
+    same_basis = [r for r in train if vendor is None or r.sustained_rates == vendor[1]]
+    return _fit(same_basis if len(same_basis) >= 2 else train)
 
 
 @functools.cache
 def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     """The calibrated efficiency of an accelerator family (and serving stack), fitted on every reference row.
 
-    Without a stack, the family's rows of all stacks are pooled. The fit is shipped in
-    ``reference/calibration.yaml`` (written by ``python -m fivelayer.engines.calibration``) and used while
-    the reference file it was fitted on is unchanged; otherwise it is fitted here (tens of seconds).
+    Without a stack, the family's rows of all stacks are pooled; a family without rows of its own takes its
+    vendor's (see :func:`_fit_for`). The fit is shipped in ``reference/calibration.yaml`` (written by
+    ``python -m fivelayer.engines.calibration``) and used while the reference file it was fitted on is
+    unchanged; otherwise it is fitted here (tens of seconds).
     """
     shipped = _shipped_fit()
     if shipped is not None:
         efficiencies, weight = shipped
-        for key in ((family, stack), (family, None), (None, None)):
+        vendor = _vendor_of(family)
+        keys: list[_FitKey] = [("family", family, stack), ("family", family, None)]
+        if vendor is not None:
+            keys += [("vendor", vendor[0], vendor[1]), ("basis", vendor[1], None)]
+        for key in (*keys, ("all", None, None)):
             if key in efficiencies:
                 return replace(efficiencies[key], power_memory_weight=weight)
     try:
@@ -287,38 +320,56 @@ def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     return replace(eff, power_memory_weight=_fit_power(None))
 
 
+#: Key of one shipped fit: ("family", family, stack or None), ("vendor", vendor, sustained rates),
+#: ("basis", sustained rates, None) or ("all", None, None).
+_FitKey = tuple[str, str | bool | None, str | bool | None]
+
+
 CALIBRATION_FILE = "reference/calibration.yaml"
 
 
 def _reference_digest() -> str:
+    """SHA-256 over what the fit depends on: the reference file and the catalog's chips and models."""
     from importlib import resources
 
-    text = resources.files("fivelayer").joinpath("data", "reference", "inference.yaml").read_bytes()
-    return hashlib.sha256(text).hexdigest()
+    data = resources.files("fivelayer").joinpath("data")
+    digest = hashlib.sha256(data.joinpath("reference", "inference.yaml").read_bytes())
+    for folder in ("chips", "models"):
+        for item in sorted(data.joinpath(folder).iterdir(), key=lambda f: f.name):
+            if item.name.endswith(".yaml"):
+                digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    return digest.hexdigest()
 
 
 def fit_all() -> dict[str, Any]:
     """Every fit :func:`fitted_efficiency` can return, as the data of ``reference/calibration.yaml``: per
-    (family, serving stack) with two rows or more, per family, and over all rows; and the power weight."""
+    (family, serving stack) and per family with two rows or more, per (vendor, basis of rates) and per basis
+    (the fallbacks of families without rows, as :func:`_fit_for` takes them), and over all rows; and the
+    power weight."""
     rows = _throughput_rows()
-    keys: list[tuple[str | None, str | None]] = [(None, None)]
+    fits: list[dict[str, Any]] = []
+
+    def add(key: dict[str, Any], subset: Sequence[Measurement], eff: Efficiency) -> None:
+        fits.append({**key, "rows": len(subset), "compute": eff.compute, "memory": eff.memory,
+                     "per_sequence_s": eff.per_sequence_s})  # fmt: skip
+
+    add({"level": "all"}, rows, _fit(rows))
+    for basis in sorted({r.sustained_rates for r in rows}):
+        subset = [r for r in rows if r.sustained_rates == basis]
+        if len(subset) >= 2:
+            add({"level": "basis", "sustained_rates": basis}, subset, _fit(subset))
+    for vendor, basis in sorted({(r.vendor, r.sustained_rates) for r in rows}):
+        subset = [r for r in rows if (r.vendor, r.sustained_rates) == (vendor, basis)]
+        if len(subset) >= 2:
+            add({"level": "vendor", "vendor": vendor, "sustained_rates": basis}, subset, _fit(subset))
     for name in sorted({r.family for r in rows}):
         family_rows = [r for r in rows if r.family == name]
         if len(family_rows) >= 2:
-            keys.append((name, None))
+            add({"level": "family", "family": name, "stack": None}, family_rows, _fit_for(name, None, rows))
         for stack_name in sorted({r.stack for r in family_rows}):
-            if sum(r.stack == stack_name for r in family_rows) >= 2:
-                keys.append((name, stack_name))
-    fits = []
-    for family, stack in keys:
-        if family is None:
-            eff = _fit(rows)
-            count = len(rows)
-        else:
-            eff = _fit_for(family, stack, rows)
-            count = sum(r.family == family and (stack is None or r.stack == stack) for r in rows)
-        fits.append({"family": family, "stack": stack, "rows": count, "compute": eff.compute,
-                     "memory": eff.memory, "per_sequence_s": eff.per_sequence_s})  # fmt: skip
+            subset = [r for r in family_rows if r.stack == stack_name]
+            if len(subset) >= 2:
+                add({"level": "family", "family": name, "stack": stack_name}, subset, _fit_for(name, stack_name, rows))
     return {
         "reference_sha256": _reference_digest(),
         "power_memory_weight": _fit_power(None),
@@ -327,8 +378,19 @@ def fit_all() -> dict[str, Any]:
     }
 
 
+def _fit_key(entry: dict[str, Any]) -> _FitKey:
+    level = entry.get("level", "family")
+    if level == "family":
+        return ("family", entry["family"], entry["stack"])
+    if level == "vendor":
+        return ("vendor", entry["vendor"], bool(entry["sustained_rates"]))
+    if level == "basis":
+        return ("basis", bool(entry["sustained_rates"]), None)
+    return ("all", None, None)
+
+
 @functools.cache
-def _shipped_fit() -> tuple[dict[tuple[str | None, str | None], Efficiency], float] | None:
+def _shipped_fit() -> tuple[dict[_FitKey, Efficiency], float] | None:
     """The shipped fits, if they were made on the reference file as it is now."""
     try:
         data = packaged_yaml(CALIBRATION_FILE).data
@@ -337,7 +399,7 @@ def _shipped_fit() -> tuple[dict[tuple[str | None, str | None], Efficiency], flo
     if not isinstance(data, dict) or data.get("reference_sha256") != _reference_digest():
         return None
     out = {
-        (f["family"], f["stack"]): replace(
+        _fit_key(f): replace(
             UNCALIBRATED,
             compute=float(f["compute"]),
             memory=float(f["memory"]),
@@ -356,7 +418,8 @@ def write_calibration(path: str) -> None:
     header = (
         "# Efficiency fits of the inference engine to reference/inference.yaml (every row), per accelerator family\n"
         "# and serving stack. Generated by `python -m fivelayer.engines.calibration --write`; do not edit by hand.\n"
-        "# Used only while reference_sha256 matches the reference file; a test checks it is up to date.\n"
+        "# Used only while reference_sha256 matches the reference file and the catalog's chips and models; a test\n"
+        "# checks it is up to date.\n"
     )
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(header + yaml.safe_dump(fit_all(), sort_keys=False))
@@ -407,6 +470,8 @@ class ValidationRow:
     measured: float
     predicted: float | None
     source: str
+    #: The benchmark the measurement comes from (e.g. ``mlperf-inference-v5.1``), where the record names one.
+    benchmark: str = ""
 
     @classmethod
     def of(cls, row: Any, kind: str, measured: float, predicted: float | None, scenario: str = "") -> ValidationRow:
@@ -422,6 +487,7 @@ class ValidationRow:
             measured=measured,
             predicted=predicted,
             source=src.url or src.citation or "",
+            benchmark=str(getattr(row, "benchmark", "") or ""),
         )
 
     @property
@@ -442,6 +508,7 @@ class ValidationRow:
             "predicted": self.predicted,
             "error": self.error,
             "source": self.source,
+            "benchmark": self.benchmark,
         }
 
 
@@ -472,14 +539,26 @@ def validate() -> list[ValidationRow]:
     return out
 
 
+#: Scenario label of the summary groups of MLPerf Inference Offline rows alone.
+MLPERF_OFFLINE = "offline (MLPerf)"
+
+
 def summarise(rows: Sequence[ValidationRow]) -> list[dict[str, Any]]:
-    """Median and P90 absolute error per (kind, scenario, family), and overall per kind."""
+    """Median and P90 absolute error per (kind, scenario, family), and overall per kind.
+
+    Offline rows from MLPerf Inference are also grouped on their own (scenario ``offline (MLPerf)``): the
+    acceptance figure of the inference engine is stated on them.
+    """
     groups: dict[tuple[str, str, str], list[float]] = {}
     for r in rows:
         if r.error is None:
             continue
-        groups.setdefault((r.kind, r.scenario, r.family), []).append(abs(r.error))
-        groups.setdefault((r.kind, r.scenario, "all"), []).append(abs(r.error))
+        scenarios = [r.scenario]
+        if r.scenario == "offline" and r.benchmark.startswith("mlperf"):
+            scenarios.append(MLPERF_OFFLINE)
+        for scenario in scenarios:
+            groups.setdefault((r.kind, scenario, r.family), []).append(abs(r.error))
+            groups.setdefault((r.kind, scenario, "all"), []).append(abs(r.error))
     out = []
     for (kind, scenario, family), errs in sorted(groups.items()):
         arr = np.array(errs)

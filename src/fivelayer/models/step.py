@@ -9,7 +9,8 @@ Model of a step on a replica of ``tp x pp`` devices (see docs/methodology/infere
 
     flops   = T * 2 * active_params + B * attn(c) + P * attn(L/2)          T = B + P tokens
     bytes   = weights_read(T) * pp_reads + B * kv(c) + P * kv_per_token
-    compute = (linear / peak + attention / attention_peak) / (n * eta_c)   (attention at the KV cache's rate)
+    compute = (linear / rate + attention / attention_rate) / (n * eta_c)   (attention at the KV cache's rate;
+              rates sustained under load where the catalog lists them, else the datasheet peak)
     memory  = bytes / (n * eta_m * bandwidth)
     comm    = TP all-reduces (2 per layer) + EP all-to-all (2 per MoE layer) over the scale-up link
     time    = max(compute, memory) + comm + overhead + per_sequence x B
@@ -118,8 +119,9 @@ def step_cost(
     bytes_moved = weights + kv + activations
 
     # Linear layers at the format's tensor rate; attention at the rate of its operands (the KV cache's).
-    peak = chip.peak(fmt.compute)
-    attention_peak = chip.peak_flops.get(fmt.attention_compute, peak)
+    # Rates sustained under full matrix load (the datasheet peak where the catalog lists no measurement).
+    peak = chip.rate(fmt.compute)
+    attention_peak = chip.sustained_flops.get(fmt.attention_compute, peak)
     compute_s = (linear_flops / peak + attention_flops / attention_peak) / (n * eff.compute)
     memory_s = bytes_moved / (n * eff.memory * chip.memory_bandwidth_bytes_per_s)
 

@@ -154,8 +154,8 @@ def evaluate(
     s = float(seq_len)
     h = float(work.hidden_size)
     devices = t * p * c * d
-    bf16 = chip.peak("bf16")
-    linear_peak = chip.peak("fp8") * eff.fp8_relative if precision == "fp8" else chip.peak(_compute(precision))
+    bf16 = chip.rate("bf16")
+    linear_peak = chip.rate("fp8") * eff.fp8_relative if precision == "fp8" else chip.rate(_compute(precision))
     # FLOPs per step, split into matrix products of weights (at the training precision) and attention (bf16).
     lin_tok = 6.0 * work.active_matmul_params + np.where(r == 2, 2.0 * work.active_matmul_params, 0.0)
     att_fwd = work.attn_flops_per_ctx * s / 2.0
