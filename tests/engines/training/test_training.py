@@ -193,5 +193,9 @@ def test_command_takes_the_pipeline_schedule() -> None:
     ok = runner.invoke(app, [*args, "--precision", "fp8", "--schedule", "dualpipe"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["schedule"] == "dualpipe"
+    # The DeepSeek-V3 report's spelling is accepted: names are case-insensitive.
+    same = runner.invoke(app, [*args, "--precision", "fp8", "--schedule", "DualPipe"])
+    assert same.exit_code == 0, same.output
+    assert json.loads(same.output) == json.loads(ok.output)
     bad = runner.invoke(app, [*args, "--schedule", "gpipe"])
     assert isinstance(bad.exception, FivelayerError) and "1f1b, dualpipe" in str(bad.exception)

@@ -69,6 +69,8 @@ class TrainingCase:
     price_usd_per_gpu_hour: float | None = None
 
     def __post_init__(self) -> None:
+        # Schedule names are case-insensitive ("DualPipe" as the DeepSeek-V3 report writes it).
+        object.__setattr__(self, "schedule", self.schedule.strip().lower())
         problems = []
         if self.count < 1:
             problems.append(f"count must be at least 1 (got {self.count})")
