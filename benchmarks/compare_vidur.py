@@ -10,7 +10,10 @@ Vidur needs GPU profiling data, which it downloads from the Hugging Face Hub whe
 (``snapshot_download`` in ``vidur/execution_time_predictor/sklearn_execution_time_predictor.py``). Where the
 Hub cannot be reached, Vidur stops before simulating; this script then prints Vidur's error, fivelayer's
 own figures, and exits 1. On the machine this was written on (package registries only, no Hub), that is
-what happens: the ratio could not be measured there.
+what happens: the ratio could not be measured there. The older Vidur on GitHub (microsoft/vidur) reads
+its profiles from its own ``data/profiling`` folder instead, but its attention profiles are Git LFS objects
+(10.5 MB for Llama-2-70B on H100) that a source snapshot without LFS does not contain, so it cannot run
+offline either.
 """
 
 from __future__ import annotations
