@@ -407,8 +407,15 @@ def _prediction(
         else "gpu scope: accelerators only",
         f"system scope: accelerators plus host at {HOST_LOAD_FRACTION:.0%} of its maximum ({host_basis})",
         f"facility scope: system x PUE {case.pue:g}",
-        f"efficiency: {eff.compute:.2f} of peak FLOP/s, {eff.memory:.2f} of peak bandwidth, "
-        f"{eff.overhead_s * 1e3:.1f} ms per step ({chip_record.family} family calibration)",
+        f"efficiency: {eff.compute:.2f} of "
+        + (
+            f"the sustained {fmt.compute} rate ({chip_record.sustained(fmt.compute) / 1e12:,.0f} TFLOP/s, "
+            f"vendor-measured; datasheet peak {chip_record.peak(fmt.compute) / 1e12:,.0f})"
+            if chip_record.sustained_flops
+            else "peak FLOP/s"
+        )
+        + f", {eff.memory:.2f} of peak bandwidth, {eff.overhead_s * 1e3:.1f} ms per step "
+        f"({chip_record.family} family calibration)",
     ]
     return InferencePrediction(
         case=case,
