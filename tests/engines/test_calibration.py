@@ -117,11 +117,16 @@ def _rates(eff: Efficiency) -> tuple[float, float, float]:
 
 
 def test_fallback_fits_never_mix_sustained_and_peak_rates() -> None:
-    """A family short of rows borrows from its vendor's chips, then from every chip, but only from chips whose
-    efficiencies are relative to the same basis (AMD CDNA3: sustained rates; the others: datasheet peak)."""
+    """A family short of rows borrows the fit of its vendor's nearest generation, else of every chip, but only
+    from chips whose efficiencies are relative to the same basis (AMD CDNA3: sustained rates; others: peak)."""
     rows = calibration._throughput_rows()
     assert {r.family for r in rows if r.sustained_rates} == {"cdna3"}
-    # Gaudi 2 has one row, Intel no other: leave-one-out fits it on every peak-basis row but itself.
+    peak_fit = calibration._fit([r for r in rows if not r.sustained_rates])
+    # Blackwell Ultra (B300/GB300, 2025) has two rows: leave-one-out leaves one, so it takes Blackwell's (2024).
+    gb300 = next(r for r in rows if r.family == "blackwell-ultra")
+    blackwell = [r for r in rows if r.family == "blackwell"]
+    assert calibration._fit_for(gb300.family, gb300.stack, rows, exclude=gb300.id) == calibration._fit(blackwell)
+    # Gaudi 2 has one row and Intel no other family: every peak-basis row but itself.
     gaudi = next(r for r in rows if r.family == "gaudi")
     peak_rows = [r for r in rows if not r.sustained_rates and r.id != gaudi.id]
     assert calibration._fit_for("gaudi", gaudi.stack, rows, exclude=gaudi.id) == calibration._fit(peak_rows)
@@ -129,10 +134,11 @@ def test_fallback_fits_never_mix_sustained_and_peak_rates() -> None:
     mi355x = next(r for r in rows if r.family == "cdna4")
     peak_rows = [r for r in rows if not r.sustained_rates and r.id != mi355x.id]
     assert calibration._fit_for("cdna4", mi355x.stack, rows, exclude=mi355x.id) == calibration._fit(peak_rows)
-    # The A100 (Ampere) has no rows of its own: it takes the NVIDIA fit, shipped or live.
-    nvidia = [r for r in rows if r.vendor == "NVIDIA"]
-    assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration._fit(nvidia))
+    # The A100 (Ampere, 2020) has no rows: it takes Hopper's (2022), the nearest NVIDIA generation; shipped or live.
+    assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration.fitted_efficiency("hopper"))
     assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration._fit_for("ampere", None, rows))
+    # Google TPUs have no rows and no sibling: every peak-basis row.
+    assert _rates(calibration.fitted_efficiency("tpu")) == _rates(peak_fit)
 
 
 def test_mlperf_offline_rows_are_summarised_on_their_own() -> None:

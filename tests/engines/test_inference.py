@@ -214,3 +214,55 @@ def test_compute_runs_at_the_sustained_rate(catalog: CatalogSet) -> None:
         assert float(cost.compute_s) == pytest.approx(float(cost.flops) / (EFF.compute * chip.rate("fp8")))
         times[chip_id] = float(cost.compute_s)
     assert times["mi325x"] / times["mi300x"] == pytest.approx(1273 / 1519)
+
+
+def test_power_limit_scales_the_matrix_rates_by_hand(catalog: CatalogSet) -> None:
+    """H200 SXM: idle 75 W (catalog estimate), TDP 700 W. At a 500 W limit (NVIDIA's MLPerf v4.1 MaxQ setting)
+    the matrix rates scale by (500 - 75) / (700 - 75) = 0.68; bandwidth does not change."""
+    h200 = ChipSpec.of(catalog.accelerators.get("h200-sxm"))
+    capped = h200.power_capped(500.0)
+    assert capped.rate("fp8") == pytest.approx(0.68 * h200.rate("fp8"))
+    assert capped.memory_bandwidth_bytes_per_s == h200.memory_bandwidth_bytes_per_s
+    assert capped.tdp_w == 500.0
+    assert h200.power_capped(None) is h200 and h200.power_capped(700.0) is h200 and h200.power_capped(900.0) is h200
+    with pytest.raises(InfeasibleConfiguration, match=r"at or below h200-sxm's idle power \(75 W\)"):
+        h200.power_capped(60.0)
+
+
+def test_power_limited_prediction_stays_under_the_limit() -> None:
+    free = predict_inference(InferenceCase("h200-sxm", 8, "llama-2-70b", "fp8", 222, 294), efficiency=EFF)
+    capped = predict_inference(
+        InferenceCase("h200-sxm", 8, "llama-2-70b", "fp8", 222, 294, power_limit=500.0), efficiency=EFF
+    )
+    assert free.bottleneck == capped.bottleneck == "compute"
+    # Compute-bound: throughput falls by about the rate factor 0.68 (memory and overheads do not slow down).
+    assert 0.68 <= capped.throughput_tokens_per_s / free.throughput_tokens_per_s < 0.75
+    assert capped.gpu_power_w <= 500.0 + 1e-9 < free.gpu_power_w
+    assert capped.to_dict()["power_limit_w"] == 500.0
+    assert any("power limit 500 W" in line and "x 0.68" in line for line in capped.assumptions)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(min_value=100.0, max_value=700.0), st.floats(min_value=100.0, max_value=700.0))
+def test_a_lower_power_limit_never_raises_throughput(a: float, b: float) -> None:
+    low, high = sorted((a, b))
+
+    def throughput(limit: float) -> float:
+        case = InferenceCase("h200-sxm", 8, "llama-3.1-70b", "fp8", power_limit=limit)
+        return predict_inference(case, efficiency=EFF).throughput_tokens_per_s
+
+    assert throughput(low) <= throughput(high) * (1 + 1e-9)
+
+
+def test_cli_power_limit(cli: Cli, tmp_path: Path) -> None:
+    import json
+
+    args = ("predict", "inference", "--accelerator", "h200-sxm", "--model", "llama-2-70b", "--json")
+    ok = cli(*args, "--power-limit", "500")
+    assert ok.code == 0 and json.loads(ok.stdout)["power_limit_w"] == 500.0
+    bad = cli(*args, "--power-limit", "50")
+    assert bad.code == 2 and "idle power" in bad.stderr and "Traceback" not in bad.stderr
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"accelerator": "h200-sxm", "count": 8, "model": "llama-2-70b", "power_limit": 500}\n')
+    out = cli("predict", "inference", "--cases", str(cases))
+    assert out.code == 0 and json.loads(out.stdout)["power_limit_w"] == 500.0

@@ -6,7 +6,7 @@ Pure functions over NumPy arrays. ``chips`` knows nothing of language models: it
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -69,6 +69,35 @@ class ChipSpec:
                 f"({', '.join(self.peak_flops)})"
             )
         return self.peak_flops[compute]
+
+    def power_capped(self, limit_w: float | None) -> ChipSpec:
+        """The chip under a board power limit (``nvidia-smi -pl``; MLPerf "MaxQ" submissions set one).
+
+        The clocks drop until a compute-bound kernel draws the limit. With power linear in activity between
+        idle and TDP (:func:`device_power_w`) and activity linear in the clock, the matrix rates scale by
+        ``(limit - idle) / (TDP - idle)`` and the limit takes the TDP's place. Memory bandwidth is unchanged
+        (HBM has its own clock). Dynamic power falls faster than the clock where the voltage drops with it, so
+        this is the largest loss a limit can cause. A limit at or above the TDP changes nothing.
+
+        >>> from fivelayer.catalog import default_catalog
+        >>> h200 = ChipSpec.of(default_catalog().accelerators.get("h200-sxm"))
+        >>> capped = h200.power_capped(500.0)
+        >>> round(capped.rate("fp8") / h200.rate("fp8"), 4), capped.tdp_w   # (500 - 75) / (700 - 75)
+        (0.68, 500.0)
+        """
+        if limit_w is None or limit_w >= self.tdp_w:
+            return self
+        if limit_w <= self.idle_power_w:
+            from fivelayer.core.errors import InfeasibleConfiguration
+
+            raise InfeasibleConfiguration(
+                f"a power limit of {limit_w:g} W is at or below {self.accelerator_id}'s idle power "
+                f"({self.idle_power_w:g} W); give a limit between {self.idle_power_w:g} and {self.tdp_w:g} W"
+            )
+        scale = (limit_w - self.idle_power_w) / (self.tdp_w - self.idle_power_w)
+        return replace(
+            self, tdp_w=float(limit_w), sustained_flops={k: v * scale for k, v in self.sustained_flops.items()}
+        )
 
     def rate(self, compute: str) -> float:
         """Dense matrix FLOP/s the chip sustains in tensor format ``compute`` (the peak where no measurement

@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -97,6 +98,8 @@ class Measurement(Strict):
     batch_size: int | None = Field(default=None, ge=1)
     energy_j_per_output_token: float | None = Field(default=None, gt=0)
     power_w: float | None = Field(default=None, gt=0)
+    #: Board power limit each accelerator ran under (``nvidia-smi -pl``), where the submission set one.
+    power_limit_w: float | None = Field(default=None, gt=0)
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str | None = None
     retrieved: dt.date | None = None
@@ -220,6 +223,7 @@ def _case(row: Measurement) -> Any:
         tpot_slo=row.tpot_p99_s if mode == "server" else None,
         input_cv=row.input_cv or 0.0,
         output_cv=row.output_cv or 0.0,
+        power_limit=row.power_limit_w,
         tp=row.tp or (row.count if mode == "fixed-batch" else None),
         pp=row.pp or (1 if mode == "fixed-batch" else None),
         ep=row.ep,
@@ -265,19 +269,48 @@ def _throughput_rows() -> list[Measurement]:
     return [r for r in reference_measurements() if r.throughput and r.scenario in ("offline", "fixed-batch")]
 
 
-def _vendor_of(family: str) -> tuple[str, bool] | None:
-    """The vendor of an accelerator family and whether its chips list sustained rates (from the catalog);
-    None if no accelerator has that family."""
-    return next(
-        ((str(a.vendor), a.sustained_flops is not None) for a in default_catalog().accelerators if a.family == family),
-        None,
-    )
+@dataclass(frozen=True)
+class _FamilyInfo:
+    vendor: str
+    sustained_rates: bool
+    launch_year: int
+
+
+def _family_info(family: str) -> _FamilyInfo | None:
+    """Vendor, basis of the rates (sustained or datasheet peak) and first launch year of an accelerator family,
+    from the catalog; None if no accelerator has that family."""
+    chips = [a for a in default_catalog().accelerators if a.family == family]
+    if not chips:
+        return None
+    return _FamilyInfo(str(chips[0].vendor), chips[0].sustained_flops is not None, min(a.launch_year for a in chips))
+
+
+def _nearest_sibling(family: str, candidates: Sequence[str]) -> str | None:
+    """Of ``candidates`` (families with enough rows), the same vendor's family on the same basis of rates that
+    launched closest to ``family`` (the newer on a tie): the generation whose software it most likely runs."""
+    info = _family_info(family)
+    if info is None:
+        return None
+    siblings = []
+    for name in candidates:
+        other = _family_info(name)
+        if (
+            name != family
+            and other is not None
+            and (other.vendor, other.sustained_rates)
+            == (
+                info.vendor,
+                info.sustained_rates,
+            )
+        ):
+            siblings.append((abs(other.launch_year - info.launch_year), -other.launch_year, name))
+    return min(siblings)[2] if siblings else None
 
 
 def _fit_for(family: str, stack: str | None, rows: Sequence[Measurement], exclude: str | None = None) -> Efficiency:
-    """Fit on the rows of the same family and serving stack; else the same family; else the same vendor
-    (a new generation runs its predecessor's software) whose chips share the basis of the rates (sustained or
-    datasheet peak); else all rows on that basis; else all rows. Each level needs two rows."""
+    """Fit on the rows of the same family and serving stack; else the same family; else the nearest generation
+    of the same vendor whose chips share the basis of the rates (sustained or datasheet peak); else all rows on
+    that basis; else all rows. Each level needs two rows."""
     train = [r for r in rows if r.id != exclude]
     same_stack = [r for r in train if r.family == family and (stack is None or r.stack == stack)]
     if len(same_stack) >= 2:
@@ -285,11 +318,12 @@ def _fit_for(family: str, stack: str | None, rows: Sequence[Measurement], exclud
     same_family = [r for r in train if r.family == family]
     if len(same_family) >= 2:
         return _fit(same_family)
-    vendor = _vendor_of(family)
-    same_vendor = [r for r in train if (r.vendor, r.sustained_rates) == vendor]
-    if len(same_vendor) >= 2:
-        return _fit(same_vendor)
-    same_basis = [r for r in train if vendor is None or r.sustained_rates == vendor[1]]
+    counts = Counter(r.family for r in train)
+    sibling = _nearest_sibling(family, [name for name, n in counts.items() if n >= 2])
+    if sibling is not None:
+        return _fit([r for r in train if r.family == sibling])
+    info = _family_info(family)
+    same_basis = [r for r in train if info is None or r.sustained_rates == info.sustained_rates]
     return _fit(same_basis if len(same_basis) >= 2 else train)
 
 
@@ -297,18 +331,22 @@ def _fit_for(family: str, stack: str | None, rows: Sequence[Measurement], exclud
 def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     """The calibrated efficiency of an accelerator family (and serving stack), fitted on every reference row.
 
-    Without a stack, the family's rows of all stacks are pooled; a family without rows of its own takes its
-    vendor's (see :func:`_fit_for`). The fit is shipped in ``reference/calibration.yaml`` (written by
-    ``python -m fivelayer.engines.calibration``) and used while the reference file it was fitted on is
-    unchanged; otherwise it is fitted here (tens of seconds).
+    Without a stack, the family's rows of all stacks are pooled; a family without rows of its own takes the
+    fit of its vendor's nearest generation (see :func:`_fit_for`). The fit is shipped in
+    ``reference/calibration.yaml`` (written by ``python -m fivelayer.engines.calibration``) and used while the
+    reference file it was fitted on is unchanged; otherwise it is fitted here (tens of seconds).
     """
     shipped = _shipped_fit()
     if shipped is not None:
         efficiencies, weight = shipped
-        vendor = _vendor_of(family)
         keys: list[_FitKey] = [("family", family, stack), ("family", family, None)]
-        if vendor is not None:
-            keys += [("vendor", vendor[0], vendor[1]), ("basis", vendor[1], None)]
+        fitted = [str(k[1]) for k in efficiencies if k[0] == "family" and k[2] is None]
+        sibling = _nearest_sibling(family, fitted)
+        if sibling is not None:
+            keys.append(("family", sibling, None))
+        info = _family_info(family)
+        if info is not None:
+            keys.append(("basis", info.sustained_rates, None))
         for key in (*keys, ("all", None, None)):
             if key in efficiencies:
                 return replace(efficiencies[key], power_memory_weight=weight)
@@ -320,8 +358,8 @@ def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     return replace(eff, power_memory_weight=_fit_power(None))
 
 
-#: Key of one shipped fit: ("family", family, stack or None), ("vendor", vendor, sustained rates),
-#: ("basis", sustained rates, None) or ("all", None, None).
+#: Key of one shipped fit: ("family", family, stack or None), ("basis", sustained rates, None) or
+#: ("all", None, None).
 _FitKey = tuple[str, str | bool | None, str | bool | None]
 
 
@@ -343,9 +381,8 @@ def _reference_digest() -> str:
 
 def fit_all() -> dict[str, Any]:
     """Every fit :func:`fitted_efficiency` can return, as the data of ``reference/calibration.yaml``: per
-    (family, serving stack) and per family with two rows or more, per (vendor, basis of rates) and per basis
-    (the fallbacks of families without rows, as :func:`_fit_for` takes them), and over all rows; and the
-    power weight."""
+    (family, serving stack) and per family with two rows or more (a family without rows takes its vendor's
+    nearest generation's), per basis of rates, and over all rows; and the power weight."""
     rows = _throughput_rows()
     fits: list[dict[str, Any]] = []
 
@@ -358,10 +395,6 @@ def fit_all() -> dict[str, Any]:
         subset = [r for r in rows if r.sustained_rates == basis]
         if len(subset) >= 2:
             add({"level": "basis", "sustained_rates": basis}, subset, _fit(subset))
-    for vendor, basis in sorted({(r.vendor, r.sustained_rates) for r in rows}):
-        subset = [r for r in rows if (r.vendor, r.sustained_rates) == (vendor, basis)]
-        if len(subset) >= 2:
-            add({"level": "vendor", "vendor": vendor, "sustained_rates": basis}, subset, _fit(subset))
     for name in sorted({r.family for r in rows}):
         family_rows = [r for r in rows if r.family == name]
         if len(family_rows) >= 2:
@@ -382,8 +415,6 @@ def _fit_key(entry: dict[str, Any]) -> _FitKey:
     level = entry.get("level", "family")
     if level == "family":
         return ("family", entry["family"], entry["stack"])
-    if level == "vendor":
-        return ("vendor", entry["vendor"], bool(entry["sustained_rates"]))
     if level == "basis":
         return ("basis", bool(entry["sustained_rates"]), None)
     return ("all", None, None)

@@ -75,6 +75,8 @@ class InferenceCase:
     #: Coefficients of variation (std / mean) of prompt and output lengths; 0: every request has the mean.
     input_cv: float = 0.0
     output_cv: float = 0.0
+    #: Board power limit of each accelerator, watts (``nvidia-smi -pl``); None: the TDP.
+    power_limit: float | None = None
 
     @property
     def decode_context(self) -> float:
@@ -113,6 +115,8 @@ class InferenceCase:
                 problems.append(f"{name} must be positive (got {value})")
         if not 1.0 <= self.pue <= 3.0:
             problems.append(f"pue must be between 1 and 3 (got {self.pue})")
+        if self.power_limit is not None and not self.power_limit > 0:
+            problems.append(f"power_limit must be a positive number of watts (got {self.power_limit})")
         if problems:
             raise FivelayerError("; ".join(problems))
 
@@ -151,6 +155,7 @@ class InferencePrediction:
             "mode": self.case.mode,
             "input_tokens": self.case.input_tokens,
             "output_tokens": self.case.output_tokens,
+            "power_limit_w": self.case.power_limit,
             "throughput_tokens_per_s": self.throughput_tokens_per_s,
             "ttft_s": self.ttft_s,
             "tpot_s": self.tpot_s,
@@ -246,7 +251,7 @@ def predict_inference(
     model = cat.language_model(case.model)
     fmt = numeric_format(case.precision)
     eff = efficiency if efficiency is not None else _calibrated(chip_record.family)
-    chip = ChipSpec.of(chip_record)
+    chip = ChipSpec.of(chip_record).power_capped(case.power_limit)
     work = _work(model)
 
     layouts = _layouts(case, chip, work)
@@ -417,6 +422,14 @@ def _prediction(
         + f", {eff.memory:.2f} of peak bandwidth, {eff.overhead_s * 1e3:.1f} ms per step "
         f"({chip_record.family} family calibration)",
     ]
+    if case.power_limit is not None:
+        assumptions.append(
+            f"power limit {case.power_limit:g} W per accelerator (TDP {chip_record.tdp_w:g} W): matrix rates x "
+            f"{chip.rate(fmt.compute) / chip_record.sustained(fmt.compute):.2f}, power linear in the clock "
+            "(the largest loss such a limit can cause)"
+            if case.power_limit < chip_record.tdp_w
+            else f"power limit {case.power_limit:g} W at or above the TDP ({chip_record.tdp_w:g} W): no effect"
+        )
     return InferencePrediction(
         case=case,
         accelerator_id=chip_record.id,

@@ -260,3 +260,17 @@ def test_overload_is_simulated_and_reported() -> None:
     assert result["finished"] == n
     assert result["sustainable"] is False and result["queue_growing"] is True
     assert result["goodput_requests_per_s"] < result["throughput_requests_per_s"]
+
+
+def test_power_limited_replicas_run_slower_and_under_the_limit() -> None:
+    """The simulator takes the same power-capped chip as the inference engine (ReplicaGroup.power_limit_w)."""
+    n = 400
+    w = _workload([0.0] * n, [1024] * n, [256] * n)
+    free = simulate(w, _config(), efficiency=EFF)
+    capped_config = ServingConfig(
+        "llama-3.1-8b", (ReplicaGroup(H100, 1, tp=1, pp=1, power_limit_w=400.0),), engine=EngineOptions()
+    )
+    capped = simulate(w, capped_config, efficiency=EFF)
+    assert capped["simulated_s"] > free["simulated_s"]
+    # Mean power over the run, per accelerator, stays under the limit.
+    assert capped["energy_j"] / capped["simulated_s"] <= 400.0 + 1e-6

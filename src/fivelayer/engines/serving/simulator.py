@@ -89,13 +89,13 @@ def build_replicas(
     plans = []
     for group in config.groups:
         chip_record = cat.accelerators.get(group.accelerator)
-        chip = ChipSpec.of(chip_record)
+        chip = ChipSpec.of(chip_record).power_capped(group.power_limit_w)
         eff = efficiency if efficiency is not None else _efficiency(chip_record.family)
         if group.tp is None or group.pp is None:
             case = InferenceCase(
                 accelerator=chip_record.id, count=group.count, model=model.id, precision=config.precision,
                 input_tokens=max(1, round(mean_input)), output_tokens=max(1, round(mean_output)),
-                tp=group.tp, pp=group.pp, ep=group.ep,
+                tp=group.tp, pp=group.pp, ep=group.ep, power_limit=group.power_limit_w,
             )  # fmt: skip
             pred = predict_inference(case, cat, eff)
             tp, pp, ep = pred.tp, pred.pp, pred.ep

@@ -70,6 +70,7 @@ def _capacity(row: Measurement, input_tokens: float) -> float:
         accelerator=row.accelerator, count=row.count, model=row.model, precision=row.precision,
         input_tokens=max(1, round(input_tokens)), output_tokens=max(1, round(row.output_tokens or 1)),
         tp=row.tp, pp=row.pp, ep=row.ep, input_cv=row.input_cv or 0.0, output_cv=row.output_cv or 0.0,
+        power_limit=row.power_limit_w,
     )  # fmt: skip
     return predict_inference(case, efficiency=fitted_efficiency(row.family, None)).throughput_tokens_per_s
 
@@ -82,7 +83,7 @@ def _memory_seqs(row: Measurement, input_tokens: float) -> int:
     config = ServingConfig(
         model=row.model,
         precision=row.precision,
-        groups=(ReplicaGroup(row.accelerator, row.count, tp=row.tp, pp=row.pp),),
+        groups=(ReplicaGroup(row.accelerator, row.count, tp=row.tp, pp=row.pp, power_limit_w=row.power_limit_w),),
     )
     plan = build_replicas(config, mean_input=input_tokens, mean_output=row.output_tokens or 1.0, check_seed=None)[0]
     tokens = plan.kv_blocks * config.engine.block_size
@@ -121,7 +122,9 @@ def _simulate_row(
     workload = Workload(arrivals, n_in, n_out, source=f"MLPerf server load {rate:.2f} requests/s")
     config = ServingConfig(
         model=row.model, precision=row.precision,
-        groups=(ReplicaGroup(row.accelerator, row.count, tp=row.tp, pp=row.pp, ep=row.ep),),
+        groups=(
+            ReplicaGroup(row.accelerator, row.count, tp=row.tp, pp=row.pp, ep=row.ep, power_limit_w=row.power_limit_w),
+        ),
         engine=EngineOptions(
             max_num_seqs=row.batch_size or _memory_seqs(row, input_tokens), max_num_batched_tokens=16384
         ),

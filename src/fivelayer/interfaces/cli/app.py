@@ -279,6 +279,9 @@ def predict_inference_cmd(
     tpot_slo: Annotated[float | None, typer.Option(help="p99 time-per-output-token target, seconds (server)")] = None,
     input_cv: Annotated[float, typer.Option(help="Coefficient of variation of prompt lengths (0: all the mean)")] = 0,
     output_cv: Annotated[float, typer.Option(help="Coefficient of variation of output lengths (0: all the mean)")] = 0,
+    power_limit: Annotated[
+        float | None, typer.Option(help="Board power limit per accelerator, watts (nvidia-smi -pl; default: TDP)")
+    ] = None,
     cases: Annotated[
         Path | None, typer.Option(help="JSON-lines or CSV file of cases; one JSON line out per case")
     ] = None,
@@ -306,7 +309,7 @@ def predict_inference_cmd(
         accelerator=accelerator, count=count, model=model, precision=precision, input_tokens=input_tokens,
         output_tokens=output_tokens, mode=mode,  # type: ignore[arg-type]
         batch_size=batch_size, tp=tp, pp=pp, ep=ep, ttft_slo=ttft_slo, tpot_slo=tpot_slo, input_cv=input_cv,
-        output_cv=output_cv,
+        output_cv=output_cv, power_limit=power_limit,
     )  # fmt: skip
     result = predict_inference(case, cat).to_dict()
     if as_json:

@@ -29,6 +29,7 @@ CASE_FIELDS: dict[str, type] = {
     "tpot_slo": float,
     "input_cv": float,
     "output_cv": float,
+    "power_limit": float,
 }
 REQUIRED = ("accelerator", "count", "model")
 
