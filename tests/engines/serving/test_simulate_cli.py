@@ -81,3 +81,15 @@ def test_scenario_form_simulates_one_planned_unit_per_deployment(cli: Any, tmp_p
     assert dep["deployment"] == "chat"
     assert dep["requests"] == 200
     assert dep["ttft_s"]["p50"] <= dep["ttft_s"]["p99"]
+
+
+def test_direct_form_takes_a_power_limit(cli: Cli) -> None:
+    args = (*BASE, "--rate", "50", "--requests", "200", "--input-tokens", "1024", "--output-tokens", "64", "--json")
+    free = json.loads(cli(*args).stdout)
+    capped = cli(*args, "--power-limit", "350")
+    assert capped.code == 0, capped.stderr
+    # Two H100s at most 350 W each, averaged over the run; the busy run takes longer than uncapped.
+    assert json.loads(capped.stdout)["mean_power_w"] <= 2 * 350.0 + 1e-6
+    assert json.loads(capped.stdout)["simulated_s"] >= free["simulated_s"]
+    bad = cli(*args, "--power-limit", "40")
+    assert bad.code == 2 and "idle power" in bad.stderr and "Traceback" not in bad.stderr

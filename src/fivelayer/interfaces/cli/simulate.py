@@ -54,6 +54,9 @@ def simulate_cmd(
     tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree per replica (default: searched)")] = None,
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree per replica (default: searched)")] = None,
     ep: Annotated[int | None, typer.Option(help="Expert-parallel degree per replica")] = None,
+    power_limit: Annotated[
+        float | None, typer.Option(help="Board power limit per accelerator, watts (nvidia-smi -pl; default: TDP)")
+    ] = None,
     prefill_count: Annotated[
         int | None, typer.Option(help="Accelerators in a separate prefill pool (disaggregated serving)")
     ] = None,
@@ -112,9 +115,9 @@ def simulate_cmd(
             input_tokens=_lengths(input_tokens, input_cv), output_tokens=_lengths(output_tokens, output_cv),
             arrival=arrival, burstiness_cv=burstiness, turns_mean=turns, max_context=max_context,
         )  # fmt: skip
-    groups = [ReplicaGroup(accelerator, count, "decode" if prefill_count else "mixed", tp, pp, ep)]
+    groups = [ReplicaGroup(accelerator, count, "decode" if prefill_count else "mixed", tp, pp, ep, power_limit)]
     if prefill_count:
-        groups.insert(0, ReplicaGroup(accelerator, prefill_count, "prefill", tp, pp, ep))
+        groups.insert(0, ReplicaGroup(accelerator, prefill_count, "prefill", tp, pp, ep, power_limit))
     config = ServingConfig(
         model=model, groups=tuple(groups), precision=precision, router=router,  # type: ignore[arg-type]
         engine=EngineOptions(
