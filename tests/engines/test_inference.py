@@ -227,6 +227,10 @@ def test_power_limit_scales_the_matrix_rates_by_hand(catalog: CatalogSet) -> Non
     assert h200.power_capped(None) is h200 and h200.power_capped(700.0) is h200 and h200.power_capped(900.0) is h200
     with pytest.raises(InfeasibleConfiguration, match=r"at or below h200-sxm's idle power \(75 W\)"):
         h200.power_capped(60.0)
+    # Not a number of watts a board takes (a typo, or a script's inf/NaN): refused, never silently ignored.
+    for bad in (-5.0, 0.0, float("nan"), float("inf"), 1e9):
+        with pytest.raises(FivelayerError, match="power limit must be a number of watts above 0 and at most 3,000"):
+            h200.power_capped(bad)
 
 
 def test_power_limited_prediction_stays_under_the_limit() -> None:

@@ -18,6 +18,10 @@ __all__ = ["ChipSpec", "device_power_w", "roofline_time_s"]
 FloatArray = NDArray[np.float64]
 
 
+#: Largest board power limit accepted, W: the catalog's largest admissible TDP (a larger value is a typo).
+MAX_POWER_LIMIT_W = 3000.0
+
+
 @dataclass(frozen=True)
 class ChipSpec:
     """The numbers of one accelerator that the step-cost model uses, in SI units."""
@@ -85,11 +89,17 @@ class ChipSpec:
         >>> round(capped.rate("fp8") / h200.rate("fp8"), 4), capped.tdp_w   # (500 - 75) / (700 - 75)
         (0.68, 500.0)
         """
-        if limit_w is None or limit_w >= self.tdp_w:
+        from fivelayer.core.errors import FivelayerError, InfeasibleConfiguration
+
+        if limit_w is None:
+            return self
+        if not 0 < limit_w <= MAX_POWER_LIMIT_W:  # also refuses NaN
+            raise FivelayerError(
+                f"power limit must be a number of watts above 0 and at most {MAX_POWER_LIMIT_W:,.0f} (got {limit_w:g})"
+            )
+        if limit_w >= self.tdp_w:
             return self
         if limit_w <= self.idle_power_w:
-            from fivelayer.core.errors import InfeasibleConfiguration
-
             raise InfeasibleConfiguration(
                 f"a power limit of {limit_w:g} W is at or below {self.accelerator_id}'s idle power "
                 f"({self.idle_power_w:g} W); give a limit between {self.idle_power_w:g} and {self.tdp_w:g} W"

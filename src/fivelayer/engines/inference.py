@@ -115,8 +115,6 @@ class InferenceCase:
                 problems.append(f"{name} must be positive (got {value})")
         if not 1.0 <= self.pue <= 3.0:
             problems.append(f"pue must be between 1 and 3 (got {self.pue})")
-        if self.power_limit is not None and not self.power_limit > 0:
-            problems.append(f"power_limit must be a positive number of watts (got {self.power_limit})")
         if problems:
             raise FivelayerError("; ".join(problems))
 

@@ -96,8 +96,6 @@ class ReplicaGroup:
     def __post_init__(self) -> None:
         if self.count < 1:
             raise FivelayerError(f"a replica group needs at least 1 accelerator (got {self.count})")
-        if self.power_limit_w is not None and not self.power_limit_w > 0:
-            raise FivelayerError(f"power_limit_w must be a positive number of watts (got {self.power_limit_w})")
         if self.role not in ("mixed", "prefill", "decode"):
             raise FivelayerError(f"role must be mixed, prefill or decode (got {self.role!r})")
 
