@@ -109,10 +109,6 @@ class Measurement(Strict):
         return str(default_catalog().accelerators.get(self.accelerator).family)
 
     @property
-    def vendor(self) -> str:
-        return str(default_catalog().accelerators.get(self.accelerator).vendor)
-
-    @property
     def sustained_rates(self) -> bool:
         """Whether the accelerator's compute is measured against sustained rates (catalog ``sustained_flops``)
         rather than the datasheet peak: efficiencies fitted on one basis do not carry over to the other."""
@@ -294,15 +290,9 @@ def _nearest_sibling(family: str, candidates: Sequence[str]) -> str | None:
     siblings = []
     for name in candidates:
         other = _family_info(name)
-        if (
-            name != family
-            and other is not None
-            and (other.vendor, other.sustained_rates)
-            == (
-                info.vendor,
-                info.sustained_rates,
-            )
-        ):
+        if name == family or other is None:
+            continue
+        if (other.vendor, other.sustained_rates) == (info.vendor, info.sustained_rates):
             siblings.append((abs(other.launch_year - info.launch_year), -other.launch_year, name))
     return min(siblings)[2] if siblings else None
 
