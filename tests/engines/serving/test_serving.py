@@ -104,6 +104,25 @@ def test_two_request_timeline_by_hand() -> None:
     assert result["steps"] == 3
 
 
+def test_without_chunked_prefill_prompts_run_in_steps_of_their_own() -> None:
+    # vLLM's default scheduler without chunked prefill never batches a prefill with decodes: the same two
+    # requests as above, but B's prompt pauses A's decoding for a step of its own.
+    timer = _timer("llama-3.1-8b")
+
+    def t(b: float, c: float, p: float, lp: float) -> float:
+        return timer.reference(b, c, p, lp)[0]
+
+    t1 = t(0, 0, 4, 4)  # step 1: prefill A -> A's first token
+    t2 = t1 + t(0, 0, 4, 4)  # step 2: prefill B alone, A waits -> B's first token
+    t3 = t2 + t(2, 4, 0, 0)  # step 3: decode A and B (4 cached each) -> A's 2nd, B's 2nd token: B done
+    t4 = t3 + t(1, 5, 0, 0)  # step 4: decode A (5 cached) -> A's 3rd token: done
+    result = simulate(_workload([0.0, t1 / 2], [4, 4], [3, 2]), _config(chunked_prefill=False), efficiency=EFF)
+    f = result.to_frame()
+    assert f["first_token_s"].tolist() == pytest.approx([t1, t2], rel=1e-12)
+    assert f["finish_s"].tolist() == pytest.approx([t4, t3], rel=1e-12)
+    assert result["steps"] == 4
+
+
 def test_prefix_cache_serves_the_previous_turn() -> None:
     # Turn 2 re-sends turn 1's 100 prompt + 20 answer tokens; the cache holds 100 + 20 - 1 = 119 of them
     # (the last answer token was never fed back), so 119 prompt tokens are not recomputed.

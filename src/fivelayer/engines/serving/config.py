@@ -35,6 +35,8 @@ class EngineOptions:
     #: Running sequences per replica; ``None``: 256, or fewer where memory holds fewer at full length.
     max_num_seqs: int | None = None
     max_num_batched_tokens: int = 8192
+    #: Prompts split to fit the token budget and batched with the decodes. ``False``: vLLM's scheduler without
+    #: chunked prefill, whole prompts in steps of their own that pause every decode.
     chunked_prefill: bool = True
     preemption: Preemption = "recompute"
     prefix_caching: bool = True

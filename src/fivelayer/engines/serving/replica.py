@@ -27,6 +27,8 @@ __all__ = ["Replica", "RequestState"]
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 _EPS = 1e-9
+#: The decode batch of a step that decodes nothing.
+_NO_SEQS: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
 
 @dataclass
@@ -213,6 +215,11 @@ class Replica:
                 break
             self.waiting.popleft()
             self._admit_ready(r, nb)
+        # Without chunked prefill, vLLM's scheduler runs whole prompts in steps of their own, decodes paused.
+        if not self.chunked and (self.prefilling or self.waiting):
+            chunks, admitted = self._prefills(self.max_tokens, 0, drop)
+            if chunks:
+                return self._time(now, _NO_SEQS, chunks, admitted)
         # 2. Running decodes grow by g tokens; preempt the latest admitted while the blocks are not there.
         dec = self.dec_ids()
         while dec.size:
@@ -226,7 +233,21 @@ class Replica:
             self.free -= int(new_held.sum() - s.held[dec].sum())
             s.held[dec] = new_held
         b = int(dec.size)
-        budget = self.max_tokens - b * (1 + self.spec)
+        chunks, admitted = self._prefills(self.max_tokens - b * (1 + self.spec), b, drop)
+        if not b and not chunks:
+            if self.running:  # prefills stuck without blocks: free the latest and try again
+                self._preempt(self._victim())
+                return self.plan(now, drop)
+            self.busy = False
+            self.run_k = 0
+            return None
+        return self._time(now, dec, chunks, admitted)
+
+    def _prefills(self, budget: int, b: int, drop: Callable[[int], None]) -> tuple[list[tuple[int, int]], bool]:
+        """Prompt chunks for a step with ``b`` decodes and ``budget`` tokens left: prefills in progress first, then
+        waiting requests admitted first come, first served while sequences and blocks allow. Returns the chunks
+        and whether anything was admitted."""
+        s, bs = self.s, self.bs
         chunks: list[tuple[int, int]] = []
         # 3. Prefills in progress continue, in admission order.
         for r in self.prefilling:
@@ -276,14 +297,7 @@ class Replica:
             chunks.append((r, c))
             budget -= c
             admitted = True
-        if not b and not chunks:
-            if self.running:  # prefills stuck without blocks: free the latest and try again
-                self._preempt(self._victim())
-                return self.plan(now, drop)
-            self.busy = False
-            self.run_k = 0
-            return None
-        return self._time(now, dec, chunks, admitted)
+        return chunks, admitted
 
     def _chunk(self, r: int, budget: int, others: bool) -> int:
         """Prompt tokens of ``r`` to compute this step, with the KV blocks for them reserved."""
