@@ -13,6 +13,7 @@ Step times and energy come from the one step-cost model through :class:`StepTime
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -171,6 +172,9 @@ def _draft_work(cat: CatalogSet, target: LanguageModel, draft_id: str) -> ModelW
     return ModelWork.of(draft)
 
 
+_OUTSTANDING = operator.attrgetter("outstanding")
+
+
 class _Router:
     def __init__(self, kind: str, replicas: list[Replica]) -> None:
         self.kind = kind
@@ -178,6 +182,8 @@ class _Router:
         self.next = 0
         self.home: dict[int, int] = {}  # session -> index into replicas that last served it
         self.position = {rep.index: i for i, rep in enumerate(replicas)}
+        self.devices = [rep.timer.devices for rep in replicas]
+        self.uniform = len(set(self.devices)) <= 1  # same devices everywhere: compare the work itself
 
     def pick(self, session: int) -> Replica:
         reps = self.replicas
@@ -185,7 +191,12 @@ class _Router:
             rep = reps[self.next % len(reps)]
             self.next += 1
             return rep
-        best = min(reps, key=lambda r: r.outstanding / r.timer.devices)
+        # Least outstanding work per device; the first such replica on a tie (plain lists: this runs per arrival).
+        if self.uniform:
+            loads = list(map(_OUTSTANDING, reps))
+        else:
+            loads = [r.outstanding / d for r, d in zip(reps, self.devices, strict=True)]
+        best = reps[loads.index(min(loads))]
         if self.kind == "kv-aware" and session >= 0:
             j = self.home.get(session)
             if j is not None:

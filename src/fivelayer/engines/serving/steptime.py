@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from fivelayer.chips.performance import ChipSpec, device_power_w
+from fivelayer.chips.performance import ChipSpec
 from fivelayer.core.errors import FivelayerError
 from fivelayer.models.step import Efficiency, step_cost
 from fivelayer.models.work import ModelWork, NumericFormat
@@ -99,6 +99,7 @@ class StepTimer:
         self._idle = float(chip.idle_power_w)
         self._dyn = float(chip.tdp_w - chip.idle_power_w)
         self._w = float(eff.power_memory_weight)
+        self._range = (self._idle + self._dyn) - self._idle  # TDP - idle, rounded as device_power_w rounds it
 
     # --- exact reference -------------------------------------------------------------------------------
 
@@ -155,22 +156,28 @@ class StepTimer:
         ``c0`` and grows by ``g`` per step; with ``spec`` speculative tokens per sequence checked per step
         (``b x spec`` extra tokens attending to the context, as prefill tokens of span ``2c``)."""
         c = c0 + g * np.arange(k, dtype=np.float64)
-        ci = np.floor(c).astype(np.int64)
+        ci = c.astype(np.int64)  # contexts are never negative: truncation is the floor
+        cj = ci + 1
         fc = c - ci
-        cdv = self._cd[ci] + fc * (self._cd[ci + 1] - self._cd[ci])
-        kdv = self._kd[ci] + fc * (self._kd[ci + 1] - self._kd[ci])
+        cd, kd = self._cd, self._kd
+        cd0, kd0 = cd[ci], kd[ci]
+        cdv = cd0 + fc * (cd[cj] - cd0)
+        kdv = kd0 + fc * (kd[cj] - kd0)
         p = float(b * spec)
+        t = int(b + p + 0.5)
         if spec:
             lp = 2.0 * c
             li = np.floor(lp).astype(np.int64)
             cpv = self._cp[li] + (lp - li) * (self._cp[li + 1] - self._cp[li])
+            compute = b * cdv + p * cpv
+            memory = self._m0[t] + b * kdv + p * self._kp
         else:
-            cpv = np.zeros_like(c)
-        t = int(b + p + 0.5)
-        compute = b * cdv + p * cpv
-        memory = self._m0[t] + b * kdv + p * self._kp
+            compute = b * cdv
+            memory = self._m0[t] + b * kdv
         time = np.maximum(compute, memory) + self._x[t] + self._o[b]
-        power = device_power_w(self._idle, self._idle + self._dyn, compute / time, memory / time, self._w)
+        # The power model of :func:`device_power_w`, inlined (this runs once per decode run).
+        activity = compute / time + self._w * (memory / time)
+        power = self._idle + self._range * np.minimum(activity, 1.0)
         return time, power * time * self.devices
 
     def idle_power_w(self) -> float:
