@@ -62,7 +62,8 @@ BAD = [
         "site.power_cap",
         "below the power of one",
     ),
-    ("typo-in-field", "site:", "sitee:", "sitee", "sitee", "unknown field"),
+    ("typo-in-field", "site:", "sitee:", "sitee", "sitee", "unknown field; did you mean 'site'?"),
+    ("typo-in-nested-field", "power_cap:", "power_capp:", "power_capp", "site.power_capp", "did you mean 'power_cap'?"),
     (
         "accelerator-and-system",
         "    count: 64",
@@ -218,3 +219,17 @@ def test_unquoted_no_gets_a_yaml_hint(tmp_path: Path) -> None:
     path.write_text(GOOD.replace("region: us-va", "region: no"))
     with pytest.raises(ScenarioError, match=r"line 3 \(site.region\).*quote the value"):
         load_scenario(path)
+
+
+def test_a_bad_only_deployment_is_one_problem_not_two(tmp_path: Path, cli: Callable[..., object]) -> None:
+    # pydantic also reports the deployments list as empty (it counts only items that validated); the item's
+    # own error is the whole story. An empty list is still refused as such.
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD.replace("precision: fp8", "precison: fp8"))
+    message = cli("scenario", "check", str(path)).stderr  # type: ignore[attr-defined]
+    assert "(deployments[0].precison): unknown field; did you mean 'precision'?" in message
+    assert "at least 1 item" not in message
+    empty = GOOD.split("deployments:")[0] + "deployments: []\n" + "applications:" + GOOD.split("applications:")[1]
+    path.write_text(empty)
+    message = cli("scenario", "check", str(path)).stderr  # type: ignore[attr-defined]
+    assert "(deployments): Tuple should have at least 1 item" in message

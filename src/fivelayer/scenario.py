@@ -231,7 +231,7 @@ class Scenario(Strict):
         try:
             scenario = cls.model_validate(located.data)
         except ValidationError as exc:
-            raise ScenarioError("Invalid scenario:\n" + describe_validation_error(exc, located)) from None
+            raise ScenarioError("Invalid scenario:\n" + describe_validation_error(exc, located, model=cls)) from None
         scenario._located = located
         base = catalog or default_catalog()
         for i, extra in enumerate(scenario.catalog):

@@ -85,6 +85,18 @@ def test_extra_field_is_rejected_with_file_line_and_field(tmp_path: Path) -> Non
     assert "mine.yaml line 5" in message
     assert "accelerators[0].colour" in message
     assert "unknown field" in message
+    assert "did you mean" not in message  # nothing is close to 'colour'
+
+
+def test_misspelt_field_names_the_nearest_known_one(tmp_path: Path) -> None:
+    text = CHIP.format(id="x3", memory="96 GB").replace(
+        "    tdp_w: 600 W\n", "    tdp_w: 600 W\n    sustained_flop: {fp8: 800 TFLOP/s}\n"
+    )
+    with pytest.raises(
+        CatalogError,
+        match=r"line 13 \(accelerators\[0\]\.sustained_flop\): unknown field; did you mean 'sustained_flops'\?",
+    ):
+        default_catalog().with_file(write(tmp_path, text))
 
 
 def test_wrong_unit_names_field_and_value(tmp_path: Path) -> None:

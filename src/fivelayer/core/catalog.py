@@ -62,7 +62,7 @@ def parse_records(model: Any, located: LocatedYaml, prefix: tuple[Any, ...] = ()
         try:
             records.append(adapter.validate_python(item))
         except ValidationError as exc:
-            problems.append(describe_validation_error(exc, located, (*prefix, i)))
+            problems.append(describe_validation_error(exc, located, (*prefix, i), model=model))
     if problems:
         raise CatalogError("Invalid catalog records:\n" + "\n".join(problems))
     return records

@@ -194,6 +194,9 @@ def test_every_published_input_has_a_source() -> None:
             "inference.algorithmic_efficiency_gain_per_year",
         ),
         ("accelerators: {generations: [{id: h100-sxn, from_year: 2026}]}\n", "accelerators.generations["),
+        # A misspelt field names the nearest known field of the same record, also inside a list.
+        ("training: {frontier_compute_growth_per_yr: 0.2}\n", "did you mean 'frontier_compute_growth_per_year'?"),
+        ("regions:\n  - {id: us, ai_shar: 0.2}\n", "(regions[0].ai_shar): unknown field; did you mean 'ai_share'?"),
     ],
 )
 def test_bad_input_names_the_field(override: str, field: str) -> None:

@@ -170,7 +170,7 @@ def test_a_configuration_that_cannot_be_served_is_an_infeasible_row() -> None:
         (("  - path: rate\n", "  - path: rat\n"), "unknown simulation input 'rat'; did you mean 'rate'"),
         (("values: [5, 40]", "values: [5, -40]"), "parameters[0].values[1]): value -40 for rate is not valid"),
         (("  count: 2\n", "  count: 2\n  rate: -3\n"), "(simulation.rate): Input should be greater than 0"),
-        (("  count: 2\n", "  count: 2\n  rat: 3\n"), "(simulation.rat): unknown field"),
+        (("  count: 2\n", "  count: 2\n  rat: 3\n"), "(simulation.rat): unknown field; did you mean 'rate'?"),
         (("values: [h100-sxm, h200-sxm]", "values: [h100-sxm, h200-sxn]"), "parameters[1].values[1]"),
         (("  model: llama-3.1-8b\n", "  model: llama-3.1-8c\n"), "(simulation.model)"),
         (("  model: llama-3.1-8b\n", ""), "needs model"),

@@ -499,7 +499,8 @@ def _validate(located: LocatedYaml, catalog: CatalogSet) -> ProjectionSpec:
     try:
         spec = ProjectionSpec.model_validate(located.data)
     except ValidationError as exc:
-        raise ScenarioError("Invalid projection scenario:\n" + describe_validation_error(exc, located)) from None
+        message = describe_validation_error(exc, located, model=ProjectionSpec)
+        raise ScenarioError("Invalid projection scenario:\n" + message) from None
     _check(spec, located, catalog)
     return spec
 

@@ -208,7 +208,8 @@ def check_simulation(spec: StudySpec, located: LocatedYaml, base: Scenario,
     try:
         SimulationInputs.model_validate(raw)
     except ValidationError as exc:
-        raise StudyError("Invalid study:\n" + describe_validation_error(exc, located, ("simulation",))) from None
+        message = describe_validation_error(exc, located, ("simulation",), model=SimulationInputs)
+        raise StudyError("Invalid study:\n" + message) from None
     origin = FilePath(located.origin)
     folder = origin.parent if origin.exists() else None
     checker = _SimulationChecker(located, base, base_raw, raw, folder)

@@ -301,7 +301,7 @@ def _from_located(located: LocatedYaml, text: str) -> Study:
     try:
         spec = StudySpec.model_validate(located.data)
     except ValidationError as exc:
-        raise StudyError("Invalid study:\n" + describe_validation_error(exc, located)) from None
+        raise StudyError("Invalid study:\n" + describe_validation_error(exc, located, model=StudySpec)) from None
     base_raw, scenario_text = _base_raw(spec, located)
     try:
         base = Scenario.from_located(base_raw)
