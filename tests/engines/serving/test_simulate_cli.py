@@ -93,3 +93,16 @@ def test_direct_form_takes_a_power_limit(cli: Cli) -> None:
     assert json.loads(capped.stdout)["simulated_s"] >= free["simulated_s"]
     bad = cli(*args, "--power-limit", "40")
     assert bad.code == 2 and "idle power" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_without_chunked_prefill_prompts_stall_the_decodes(cli: Cli) -> None:
+    args = (*BASE, "--rate", "40", "--requests", "300", "--input-tokens", "1024", "--output-tokens", "64", "--json")
+    mixed = json.loads(cli(*args).stdout)
+    res = cli(*args, "--no-chunked-prefill")
+    assert res.code == 0, res.stderr
+    alone = json.loads(res.stdout)
+    # Same work; but every 1,024-token prompt now stops all decodes for a step of its own, so the streams
+    # between tokens wait longer.
+    assert alone["finished"] == mixed["finished"] == 300
+    assert alone["tpot_s"]["p99"] > mixed["tpot_s"]["p99"]
+    assert any("whole prompts in steps of their own" in a for a in alone["assumptions"])

@@ -214,7 +214,8 @@ class SimulationResult:
         g = config.engine
         assumptions = [
             f"continuous batching per replica: {g.block_size}-token KV blocks, up to {g.max_num_batched_tokens:,} "
-            f"tokens per step, {'chunked' if g.chunked_prefill else 'whole'} prefill, {g.preemption} on preemption, "
+            f"tokens per step, {'chunked prefill' if g.chunked_prefill else 'whole prompts in steps of their own'}, "
+            f"{g.preemption} on preemption, "
             f"prefix caching {'on' if g.prefix_caching else 'off'}",
             "step time and energy from the step-cost model (fivelayer.models.step.step_cost), "
             "decode context = tokens in the KV cache before the step",

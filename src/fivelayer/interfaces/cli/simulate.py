@@ -63,6 +63,13 @@ def simulate_cmd(
     router: Annotated[str, typer.Option(help="round-robin, least-outstanding or kv-aware")] = "least-outstanding",
     max_num_seqs: Annotated[int | None, typer.Option(help="Running sequences per replica (default 256)")] = None,
     max_batched_tokens: Annotated[int, typer.Option(help="Token budget per step")] = 8192,
+    chunked_prefill: Annotated[
+        bool,
+        typer.Option(
+            help="Split prompts to the token budget and batch them with decodes (off: vLLM's older "
+            "scheduler, prompts in steps of their own that pause every decode)"
+        ),
+    ] = True,
     preemption: Annotated[str, typer.Option(help="recompute or swap")] = "recompute",
     prefix_caching: Annotated[bool, typer.Option(help="Keep finished conversations' KV for reuse")] = True,
     speculative_tokens: Annotated[int, typer.Option(help="Draft tokens checked per step (0: off)")] = 0,
@@ -121,7 +128,7 @@ def simulate_cmd(
     config = ServingConfig(
         model=model, groups=tuple(groups), precision=precision, router=router,  # type: ignore[arg-type]
         engine=EngineOptions(
-            max_num_seqs=max_num_seqs, max_num_batched_tokens=max_batched_tokens,
+            max_num_seqs=max_num_seqs, max_num_batched_tokens=max_batched_tokens, chunked_prefill=chunked_prefill,
             preemption=preemption,  # type: ignore[arg-type]
             prefix_caching=prefix_caching, speculative_tokens=speculative_tokens, acceptance_rate=acceptance_rate,
             draft_model=draft_model,
