@@ -30,6 +30,19 @@ def test_every_reference_row_is_sourced_and_used_or_explained() -> None:
         assert reason
 
 
+def test_server_rows_carry_their_logs_medians_below_their_p99s() -> None:
+    # Every MLPerf server/interactive row states the medians of the LoadGen log its p99s come from; a median
+    # above its p99 would be a transcription error (the H200 v4.1 log: TTFT 181 ms / 453 ms, TPOT 124 / 146).
+    rows = [r for r in reference_measurements() if r.scenario in ("server", "interactive") and r.tpot_p99_s]
+    assert len(rows) >= 30
+    for row in rows:
+        assert row.ttft_p50_s is not None and row.tpot_p50_s is not None, row.id
+        assert row.ttft_p99_s is not None and row.ttft_p50_s <= row.ttft_p99_s, row.id
+        assert row.tpot_p50_s <= row.tpot_p99_s, row.id
+    h200 = next(r for r in rows if r.id == "mlperf-inf-v4.1-llama2-70b-99-server-h200-nvidia")
+    assert (h200.ttft_p50_s, h200.tpot_p50_s) == (0.1808, 0.1243)
+
+
 def test_leave_one_out_never_sees_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fit used for a row is the same whatever that row's measured value is."""
     rows = calibration._throughput_rows()
@@ -67,6 +80,7 @@ def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path, monkeypatch:
     # is in the reference set (the v5.0 H200 99.9 % row has none). --quick runs 60 s, and the kinds say so.
     h200 = "mlperf-inf-v5.1-llama2-70b-99-server-h200-dell"
     assert {(h200, "ttft_p99_s@60s"), (h200, "tpot_p99_s@utilisation@60s")} <= kinds
+    assert {(h200, "ttft_p50_s@60s"), (h200, "tpot_p50_s@utilisation@60s")} <= kinds  # the logs' medians too
     lone = "mlperf-inf-v5.0-llama2-70b-99.9-server-h200-nvidia"
     assert (lone, "tpot_p99_s@60s") in kinds and (lone, "tpot_p99_s@utilisation@60s") not in kinds
 

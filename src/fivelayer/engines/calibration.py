@@ -95,6 +95,9 @@ class Measurement(Strict):
     tokens_per_s: float | None = Field(default=None, gt=0)
     ttft_p99_s: float | None = Field(default=None, gt=0)
     tpot_p99_s: float | None = Field(default=None, gt=0)
+    #: Medians from the same LoadGen log, where read: the body of the distribution the p99s are the tail of.
+    ttft_p50_s: float | None = Field(default=None, gt=0)
+    tpot_p50_s: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
     energy_j_per_output_token: float | None = Field(default=None, gt=0)
     power_w: float | None = Field(default=None, gt=0)

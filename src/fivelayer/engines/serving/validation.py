@@ -1,9 +1,10 @@
-"""The serving simulator against published MLPerf Inference *Server* results (TTFT and TPOT p99).
+"""The serving simulator against published MLPerf Inference *Server* results (TTFT and TPOT p99, and the
+medians of the same runs).
 
 Each server row of the reference set is simulated at its stated load: Poisson arrivals at
 ``tokens_per_s / output_tokens`` requests per second on the row's accelerators, with prompt and output
 lengths drawn (lognormal) around the dataset's means with its coefficients of variation, for as long as
-MLPerf's LoadGen runs (600 s), p99 over every request. What can and cannot be checked, honestly:
+MLPerf's LoadGen runs (600 s), p99 and median over every request. What can and cannot be checked, honestly:
 
 - MLPerf submitters raise the server load until the p99 latencies approach their limits, at 80-99 % of
   the same system's offline throughput. There a p99 latency is very sensitive to load (it grows as
@@ -161,13 +162,16 @@ def validate_serving(
                 if twin is not None and twin.tokens_per_s and row.tokens_per_s:
                     load = row.tokens_per_s / twin.tokens_per_s * _capacity(row, input_tokens)
                     relative = _simulate_row(row, input_tokens, requests, seed, load, duration_s)
-        for kind, measured in (("ttft_p99_s", row.ttft_p99_s), ("tpot_p99_s", row.tpot_p99_s)):
+        measures = (("ttft_p99_s", row.ttft_p99_s), ("tpot_p99_s", row.tpot_p99_s),
+                    ("ttft_p50_s", row.ttft_p50_s), ("tpot_p50_s", row.tpot_p50_s))  # fmt: skip
+        for kind, measured in measures:
             if measured is None:
                 continue
             runs: list[tuple[str, dict[str, Any] | None]] = [(kind + suffix, summary)]
             if twin is not None and "@input" not in suffix:
                 runs.append((kind + "@utilisation" + short, relative))
             for label, result in runs:
-                predicted = None if result is None else result[kind.split("_p99")[0] + "_s"]["p99"]
+                metric, percentile = kind[:4], kind[5:8]  # "ttft_p99_s" -> "ttft", "p99"
+                predicted = None if result is None else result[metric + "_s"][percentile]
                 out.append(ValidationRow.of(row, label, float(measured), predicted))
     return out
