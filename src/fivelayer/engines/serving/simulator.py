@@ -13,7 +13,6 @@ Step times and energy come from the one step-cost model through :class:`StepTime
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -172,9 +171,6 @@ def _draft_work(cat: CatalogSet, target: LanguageModel, draft_id: str) -> ModelW
     return ModelWork.of(draft)
 
 
-_OUTSTANDING = operator.attrgetter("outstanding")
-
-
 class _Router:
     def __init__(self, kind: str, replicas: list[Replica]) -> None:
         self.kind = kind
@@ -183,7 +179,6 @@ class _Router:
         self.home: dict[int, int] = {}  # session -> index into replicas that last served it
         self.position = {rep.index: i for i, rep in enumerate(replicas)}
         self.devices = [rep.timer.devices for rep in replicas]
-        self.uniform = len(set(self.devices)) <= 1  # same devices everywhere: compare the work itself
 
     def pick(self, session: int) -> Replica:
         reps = self.replicas
@@ -192,10 +187,7 @@ class _Router:
             self.next += 1
             return rep
         # Least outstanding work per device; the first such replica on a tie (plain lists: this runs per arrival).
-        if self.uniform:
-            loads = list(map(_OUTSTANDING, reps))
-        else:
-            loads = [r.outstanding / d for r, d in zip(reps, self.devices, strict=True)]
+        loads = [r.outstanding / d for r, d in zip(reps, self.devices, strict=True)]
         best = reps[loads.index(min(loads))]
         if self.kind == "kv-aware" and session >= 0:
             j = self.home.get(session)

@@ -162,16 +162,16 @@ def validate_serving(
                 if twin is not None and twin.tokens_per_s and row.tokens_per_s:
                     load = row.tokens_per_s / twin.tokens_per_s * _capacity(row, input_tokens)
                     relative = _simulate_row(row, input_tokens, requests, seed, load, duration_s)
-        measures = (("ttft_p99_s", row.ttft_p99_s), ("tpot_p99_s", row.tpot_p99_s),
-                    ("ttft_p50_s", row.ttft_p50_s), ("tpot_p50_s", row.tpot_p50_s))  # fmt: skip
-        for kind, measured in measures:
+        measures = (("ttft", "p99", row.ttft_p99_s), ("tpot", "p99", row.tpot_p99_s),
+                    ("ttft", "p50", row.ttft_p50_s), ("tpot", "p50", row.tpot_p50_s))  # fmt: skip
+        for metric, percentile, measured in measures:
+            kind = f"{metric}_{percentile}_s"
             if measured is None:
                 continue
             runs: list[tuple[str, dict[str, Any] | None]] = [(kind + suffix, summary)]
             if twin is not None and "@input" not in suffix:
                 runs.append((kind + "@utilisation" + short, relative))
             for label, result in runs:
-                metric, percentile = kind[:4], kind[5:8]  # "ttft_p99_s" -> "ttft", "p99"
                 predicted = None if result is None else result[metric + "_s"][percentile]
                 out.append(ValidationRow.of(row, label, float(measured), predicted))
     return out
