@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from fivelayer.applications.workload import Workload
 from fivelayer.catalog import default_catalog
 from fivelayer.chips.performance import ChipSpec
+from fivelayer.core.errors import FivelayerError
 from fivelayer.engines.inference import InferenceCase, predict_inference
 from fivelayer.engines.serving import (
     EngineOptions,
@@ -123,6 +124,43 @@ def test_without_chunked_prefill_prompts_run_in_steps_of_their_own() -> None:
     assert result["steps"] == 4
 
 
+def test_batching_front_end_holds_requests_until_full_or_timed_out() -> None:
+    # Front end of 2 requests or 1 s since its last send. A (t=0) finds it long idle: sent at once. B (0.1)
+    # waits; C (0.2) fills the batch: B and C sent together at 0.2. D (5.0) comes more than 1 s after that
+    # send: at once. E (5.5) waits for the timeout: sent alone at 5.0 + 1 = 6.0.
+    arrival, sent = [0.0, 0.1, 0.2, 5.0, 5.5], [0.0, 0.2, 0.2, 5.0, 6.0]
+    inp, out = [4] * 5, [2] * 5
+    batched = ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, 1, tp=1, pp=1),), dispatch_batch=2,
+                            dispatch_timeout_s=1.0)  # fmt: skip
+    f = simulate(_workload(arrival, inp, out), batched, efficiency=EFF, check_invariants=True).to_frame()
+    # The replica sees exactly what a front-end-free cluster sees when the requests arrive at the send times.
+    g = simulate(_workload(sent, inp, out), _config(), efficiency=EFF).to_frame()
+    assert f["first_token_s"].tolist() == pytest.approx(g["first_token_s"].tolist(), rel=1e-12)
+    assert f["finish_s"].tolist() == pytest.approx(g["finish_s"].tolist(), rel=1e-12)
+    # E, alone on an idle replica, gets its first token one prefill after 6.0; TTFT counts from its arrival.
+    prefill = _timer("llama-3.1-8b").reference(0, 0, 4, 4)[0]
+    assert f["first_token_s"].iloc[4] == pytest.approx(6.0 + prefill, rel=1e-12)
+    assert f["ttft_s"].iloc[4] == pytest.approx(0.5 + prefill, rel=1e-12)
+
+
+def test_front_end_batch_goes_to_one_replica() -> None:
+    # Two replicas, round robin: a batch of three is one routing decision, so all three share a replica and
+    # the next batch goes to the other one.
+    config = ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, 2, tp=1, pp=1),), router="round-robin",
+                           dispatch_batch=3, dispatch_timeout_s=10.0)  # fmt: skip
+    w = _workload([0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06], [64] * 7, [4] * 7)
+    f = simulate(w, config, efficiency=EFF).to_frame()
+    # Request 0 leaves at once (the front end was idle), 1-3 and 4-6 as full batches.
+    assert f["replica"].tolist() == [0, 1, 1, 1, 0, 0, 0]
+
+
+@pytest.mark.parametrize(("field", "value"), [("dispatch_batch", 0), ("dispatch_timeout_s", -1.0),
+                                              ("dispatch_timeout_s", float("inf"))])  # fmt: skip
+def test_front_end_settings_are_checked(field: str, value: float) -> None:
+    with pytest.raises(FivelayerError, match=field):
+        ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, 1),), **{field: value})  # type: ignore[arg-type]
+
+
 def test_prefix_cache_serves_the_previous_turn() -> None:
     # Turn 2 re-sends turn 1's 100 prompt + 20 answer tokens; the cache holds 100 + 20 - 1 = 119 of them
     # (the last answer token was never fed back), so 119 prompt tokens are not recomputed.
@@ -191,9 +229,14 @@ requests = st.lists(
 
 @settings(max_examples=30, deadline=None)
 @given(reqs=requests, preemption=st.sampled_from(["recompute", "swap"]), chunked=st.booleans(),
-       disaggregated=st.booleans(), spec=st.integers(0, 2))  # fmt: skip
+       disaggregated=st.booleans(), spec=st.integers(0, 2), front=st.sampled_from([(1, 0.0), (3, 0.5)]))  # fmt: skip
 def test_conservation_and_kv_capacity_at_every_step(
-    reqs: list[tuple[float, int, int, int]], preemption: str, chunked: bool, disaggregated: bool, spec: int
+    reqs: list[tuple[float, int, int, int]],
+    preemption: str,
+    chunked: bool,
+    disaggregated: bool,
+    spec: int,
+    front: tuple[int, float],
 ) -> None:
     # Llama 2 70B in fp8 on one H100 leaves ~3 GB, about 18,000 tokens, for the KV cache: preemption happens.
     reqs.sort()
@@ -206,6 +249,7 @@ def test_conservation_and_kv_capacity_at_every_step(
         "llama-2-70b", groups, router="kv-aware",
         engine=EngineOptions(preemption=preemption, chunked_prefill=chunked, speculative_tokens=spec,  # type: ignore[arg-type]
                              max_num_batched_tokens=2048 if chunked else 8192),
+        dispatch_batch=front[0], dispatch_timeout_s=front[1],
     )  # fmt: skip
     result = simulate(w, config, efficiency=EFF, check_invariants=True)  # raises on any broken step
     assert result["finished"] + result["dropped"] == len(w)

@@ -106,3 +106,18 @@ def test_without_chunked_prefill_prompts_stall_the_decodes(cli: Cli) -> None:
     assert alone["finished"] == mixed["finished"] == 300
     assert alone["tpot_s"]["p99"] > mixed["tpot_s"]["p99"]
     assert any("whole prompts in steps of their own" in a for a in alone["assumptions"])
+
+
+def test_batching_front_end_on_the_command_line(cli: Cli) -> None:
+    args = (*BASE, "--rate", "20", "--requests", "200", "--input-tokens", "256", "--output-tokens", "16", "--json")
+    direct = json.loads(cli(*args).stdout)
+    res = cli(*args, "--dispatch-batch", "64", "--dispatch-timeout", "0.5")
+    assert res.code == 0, res.stderr
+    held = json.loads(res.stdout)
+    # At 20 requests/s a batch of 64 never fills: requests leave every 0.5 s, after waiting 0.25 s on average
+    # (uniform arrivals in the window), which two lightly loaded H100s cannot hide.
+    assert held["finished"] == 200
+    assert held["ttft_s"]["p50"] > direct["ttft_s"]["p50"] + 0.1
+    assert any("batching front end" in a for a in held["assumptions"])
+    bad = cli(*args, "--dispatch-batch", "0")
+    assert bad.code == 2 and "--dispatch-batch" in bad.stderr and "Traceback" not in bad.stderr

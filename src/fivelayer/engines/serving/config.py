@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -117,6 +118,11 @@ class ServingConfig:
     kv_transfer_bytes_per_s: float | None = None
     #: Stop at this simulated time (requests still queued or running are reported as such); None: drain.
     horizon_s: float | None = None
+    #: A batching front end (as MLPerf harnesses have): arriving requests wait in it until ``dispatch_batch``
+    #: of them are waiting or ``dispatch_timeout_s`` has passed since its last send, then go together, up to
+    #: ``dispatch_batch`` at a time, to the one replica the router picks. 1 (default): no front-end batching.
+    dispatch_batch: int = 1
+    dispatch_timeout_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.groups:
@@ -132,6 +138,12 @@ class ServingConfig:
             raise FivelayerError("latency targets must be positive")
         if self.horizon_s is not None and self.horizon_s <= 0:
             raise FivelayerError("horizon must be positive")
+        if self.dispatch_batch < 1:
+            raise FivelayerError(f"dispatch_batch must be at least 1 (got {self.dispatch_batch})")
+        if not 0.0 <= self.dispatch_timeout_s < math.inf:
+            raise FivelayerError(
+                f"dispatch_timeout_s must be a non-negative number of seconds (got {self.dispatch_timeout_s})"
+            )
 
     @property
     def disaggregated(self) -> bool:

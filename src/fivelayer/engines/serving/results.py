@@ -118,6 +118,7 @@ class SimulationResult:
         end_s: float,
         arrived: int,
         seed: int,
+        front_waiting: int = 0,
     ) -> SimulationResult:
         s = state
         finished = np.isfinite(s.finish)
@@ -134,7 +135,7 @@ class SimulationResult:
         energy_busy = float(cols["energy"].sum())
         idle_j = sum(r.timer.idle_power_w() * max(duration - r.busy_s, 0.0) for r in replicas)
         devices = sum(r.timer.devices for r in replicas)
-        waiting_end = sum(len(r.waiting) for r in replicas)
+        waiting_end = sum(len(r.waiting) for r in replicas) + front_waiting
         running_end = sum(r.running for r in replicas)
         dropped = int(s.dropped.sum())
         prefix_possible = float(s.prefix.sum())
@@ -233,6 +234,11 @@ class SimulationResult:
                     if g.draft_model
                     else "drafting is free (n-gram or prompt-lookup drafting; no draft model)"
                 )
+            )
+        if config.dispatch_batch > 1:
+            assumptions.append(
+                f"batching front end: requests wait until {config.dispatch_batch:,} are waiting or "
+                f"{config.dispatch_timeout_s:g} s have passed since its last send, then go together to one replica"
             )
         if config.disaggregated:
             assumptions.append("KV transfer: 1 ms + KV bytes over the prefill accelerator's scale-out link")

@@ -4,7 +4,8 @@ Events (kernel: :class:`~fivelayer.engines.serving.kernel.EventLoop`), in this o
 
 0. a replica's step (or decode run) ends: commit it;
 1. a KV cache arrives at the decode pool (disaggregated serving);
-2. a request arrives: the router picks a replica;
+2. a request arrives: the router picks a replica (or, with a batching front end, the request waits there
+   until its batch leaves; the front end's timer is an event of this rank too);
 3. a replica plans its next step (after every arrival at that instant has been queued).
 
 Step times and energy come from the one step-cost model through :class:`StepTimer`.
@@ -13,8 +14,9 @@ Step times and energy come from the one step-cost model through :class:`StepTime
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +43,7 @@ from fivelayer.models.work import ModelWork, numeric_format
 __all__ = ["ReplicaPlan", "build_replicas", "simulate"]
 
 COMMIT, TRANSFER, ARRIVAL, PLAN = 0, 1, 2, 3
+DISPATCH = 4  # the batching front end's timer (ranked with arrivals)
 #: Default running sequences per replica (vLLM's max_num_seqs default). Assumption.
 DEFAULT_MAX_SEQS = 256
 
@@ -171,6 +174,18 @@ def _draft_work(cat: CatalogSet, target: LanguageModel, draft_id: str) -> ModelW
     return ModelWork.of(draft)
 
 
+@dataclass
+class _FrontEnd:
+    """A batching front end: it holds requests until ``size`` are waiting or ``timeout`` seconds have passed
+    since its last send (as the batcher of AMD's MLPerf harness does)."""
+
+    size: int
+    timeout: float
+    queue: deque[int] = field(default_factory=deque)
+    last_send: float = -math.inf
+    timer_pending: bool = False
+
+
 class _Router:
     def __init__(self, kind: str, replicas: list[Replica]) -> None:
         self.kind = kind
@@ -260,12 +275,33 @@ def simulate(
     arrived = 0
     report_every = max(n // 100, 1)
 
+    front_end = _FrontEnd(config.dispatch_batch, config.dispatch_timeout_s)
+
+    def send(t: float, k: int) -> None:
+        queue = front_end.queue
+        rep = router.pick(int(state.session[queue[0]]))
+        for _ in range(k):
+            rep.enqueue(queue.popleft())
+        wake(rep, t)
+        front_end.last_send = t
+
+    def dispatch(t: float) -> None:
+        """Send every full batch now, the rest once the timeout since the last send has passed."""
+        fe = front_end
+        while len(fe.queue) >= fe.size:
+            send(t, fe.size)
+        if fe.queue and t >= fe.last_send + fe.timeout:
+            send(t, len(fe.queue))
+        if fe.queue and not fe.timer_pending:
+            fe.timer_pending = True
+            loop.schedule(fe.last_send + fe.timeout, ARRIVAL, DISPATCH, None)
+
     def drop(r: int) -> None:
         state.dropped[r] = True
         counts["dropped"] += 1
 
     def check() -> None:
-        waiting = sum(len(r.waiting) for r in replicas)
+        waiting = sum(len(r.waiting) for r in replicas) + len(front_end.queue)
         running = sum(r.running for r in replicas) + counts["transfer"]
         if arrived != counts["finished"] + running + waiting + counts["dropped"]:
             raise AssertionError(
@@ -324,9 +360,13 @@ def simulate(
         elif kind == ARRIVAL:
             r = payload
             arrived += 1
-            rep = router.pick(int(state.session[r]))
-            rep.enqueue(r)
-            wake(rep, t)
+            if front_end.size == 1:
+                rep = router.pick(int(state.session[r]))
+                rep.enqueue(r)
+                wake(rep, t)
+            else:
+                front_end.queue.append(r)
+                dispatch(t)
             if r + 1 < n:
                 loop.schedule(max(float(state.arrival[r + 1]), t), ARRIVAL, ARRIVAL, r + 1)
         elif kind == PLAN:
@@ -339,6 +379,9 @@ def simulate(
                 loop.schedule(end, COMMIT, COMMIT, (rep, rep.version))
             if check_invariants:
                 check()
+        elif kind == DISPATCH:
+            front_end.timer_pending = False
+            dispatch(t)
         else:  # TRANSFER
             r = payload
             counts["transfer"] -= 1
@@ -351,5 +394,5 @@ def simulate(
     end_time = loop.now
     return SimulationResult.build(
         workload=workload, config=config, state=state, log=log, replicas=replicas, plans=plans,
-        end_s=end_time, arrived=arrived, seed=seed,
+        end_s=end_time, arrived=arrived, seed=seed, front_waiting=len(front_end.queue),
     )  # fmt: skip

@@ -87,6 +87,8 @@ class SimulationInputs(Strict):
     ep: int | None = Field(default=None, ge=1, description="expert-parallel degree")
     prefill_count: int | None = Field(default=None, ge=1, description="accelerators in a separate prefill pool")
     router: Literal["round-robin", "least-outstanding", "kv-aware"] = "least-outstanding"
+    dispatch_batch: int = Field(default=1, ge=1, description="requests a batching front end gathers (1: none)")
+    dispatch_timeout: float = Field(default=0.0, ge=0, description="longest the front end waits between sends, s")
     max_num_seqs: int | None = Field(default=None, ge=1, description="running sequences per replica (default 256)")
     max_batched_tokens: int = Field(default=8192, ge=1, description="token budget per step")
     chunked_prefill: bool = True
@@ -279,6 +281,7 @@ def run_simulation(inputs: SimulationInputs, seed: int, catalog: CatalogSet | No
             speculative_tokens=inputs.speculative_tokens, acceptance_rate=inputs.acceptance_rate,
         ),
         ttft_slo_s=inputs.ttft_slo, tpot_slo_s=inputs.tpot_slo, horizon_s=inputs.horizon,
+        dispatch_batch=inputs.dispatch_batch, dispatch_timeout_s=inputs.dispatch_timeout,
     )  # fmt: skip
     return simulate(workload, config, seed=seed, catalog=cat)
 

@@ -61,6 +61,13 @@ def simulate_cmd(
         int | None, typer.Option(help="Accelerators in a separate prefill pool (disaggregated serving)")
     ] = None,
     router: Annotated[str, typer.Option(help="round-robin, least-outstanding or kv-aware")] = "least-outstanding",
+    dispatch_batch: Annotated[
+        int, typer.Option(min=1, help="Requests a batching front end gathers and sends to one replica together")
+    ] = 1,
+    dispatch_timeout: Annotated[
+        float,
+        typer.Option(min=0.0, help="Seconds the batching front end waits after a send before it sends a partial batch"),
+    ] = 0.0,
     max_num_seqs: Annotated[int | None, typer.Option(help="Running sequences per replica (default 256)")] = None,
     max_batched_tokens: Annotated[int, typer.Option(help="Token budget per step")] = 8192,
     chunked_prefill: Annotated[
@@ -134,6 +141,7 @@ def simulate_cmd(
             draft_model=draft_model,
         ),
         ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo, horizon_s=horizon,
+        dispatch_batch=dispatch_batch, dispatch_timeout_s=dispatch_timeout,
     )  # fmt: skip
     if as_json or len(workload) < PROGRESS_MIN_REQUESTS:
         result = simulate(workload, config, seed=seed, catalog=cat)
