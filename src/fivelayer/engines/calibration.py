@@ -38,6 +38,7 @@ from fivelayer.models.step import Efficiency
 __all__ = [
     "COMPUTE_GRID",
     "MEMORY_GRID",
+    "Harness",
     "Measurement",
     "ValidationRow",
     "fitted_efficiency",
@@ -68,6 +69,23 @@ class DatasetMeans(Strict):
     output_cv: float | None = Field(default=None, ge=0)
     sources: tuple[Source, ...] = Field(min_length=1)
     estimate: str | None = None
+
+
+class Harness(Strict):
+    """How a published server run scheduled its requests, as the submission's own code sets it: what the
+    serving simulator needs to run that submission as it ran (``None``: not published; the simulator's
+    default is used). Names follow :class:`~fivelayer.engines.serving.EngineOptions` and
+    :class:`~fivelayer.engines.serving.ServingConfig`."""
+
+    chunked_prefill: bool | None = None
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    #: The harness's batching front end (1: none) and its timeout, seconds.
+    dispatch_batch: int = Field(default=1, ge=1)
+    dispatch_timeout_s: float = Field(default=0.0, ge=0)
+    router: Literal["round-robin", "least-outstanding"] | None = None
+    sources: tuple[Source, ...] = Field(min_length=1)
+    notes: str | None = None
 
 
 class Measurement(Strict):
@@ -103,6 +121,8 @@ class Measurement(Strict):
     power_w: float | None = Field(default=None, gt=0)
     #: Board power limit each accelerator ran under (``nvidia-smi -pl``), where the submission set one.
     power_limit_w: float | None = Field(default=None, gt=0)
+    #: Server rows: the submission's published scheduler settings (for the serving simulator).
+    harness: Harness | None = None
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str | None = None
     retrieved: dt.date | None = None

@@ -4,7 +4,10 @@ medians of the same runs).
 Each server row of the reference set is simulated at its stated load: Poisson arrivals at
 ``tokens_per_s / output_tokens`` requests per second on the row's accelerators, with prompt and output
 lengths drawn (lognormal) around the dataset's means with its coefficients of variation, for as long as
-MLPerf's LoadGen runs (600 s), p99 and median over every request. What can and cannot be checked, honestly:
+MLPerf's LoadGen runs (600 s), p99 and median over every request. Each submission is scheduled as its own
+published harness code schedules it, where the row records that (``harness``: chunked prefill or not,
+tokens per step, running sequences, the router, a batching front end); elsewhere as vLLM does by default
+(chunked prefill, least outstanding work). What can and cannot be checked, honestly:
 
 - MLPerf submitters raise the server load until the p99 latencies approach their limits, at 80-99 % of
   the same system's offline throughput. There a p99 latency is very sensitive to load (it grows as
@@ -41,6 +44,9 @@ __all__ = ["SERVER_VALIDATION_REQUESTS", "validate_serving"]
 SERVER_VALIDATION_REQUESTS = 2000
 MAX_SERVER_VALIDATION_REQUESTS = 150_000
 MLPERF_MIN_DURATION_S = 600.0
+#: Tokens per step where a submission does not publish its own (assumption: large enough not to bind at the
+#: MLPerf prompt lengths).
+DEFAULT_SERVER_TOKENS_PER_STEP = 16384
 
 
 def _server_rows() -> list[tuple[Measurement, float | None]]:
@@ -121,14 +127,20 @@ def _simulate_row(
     n_in = sample_lengths(spread(input_tokens, row.input_cv), requests, lengths, maximum=room // 2)
     n_out = sample_lengths(spread(row.output_tokens, row.output_cv), requests, lengths, maximum=room // 2)
     workload = Workload(arrivals, n_in, n_out, source=f"MLPerf server load {rate:.2f} requests/s")
+    h = row.harness
     config = ServingConfig(
         model=row.model, precision=row.precision,
         groups=(
             ReplicaGroup(row.accelerator, row.count, tp=row.tp, pp=row.pp, ep=row.ep, power_limit_w=row.power_limit_w),
         ),
         engine=EngineOptions(
-            max_num_seqs=row.batch_size or _memory_seqs(row, input_tokens), max_num_batched_tokens=16384
+            max_num_seqs=(h and h.max_num_seqs) or row.batch_size or _memory_seqs(row, input_tokens),
+            max_num_batched_tokens=(h and h.max_num_batched_tokens) or DEFAULT_SERVER_TOKENS_PER_STEP,
+            chunked_prefill=True if h is None or h.chunked_prefill is None else h.chunked_prefill,
         ),
+        router=(h and h.router) or "least-outstanding",
+        dispatch_batch=h.dispatch_batch if h else 1,
+        dispatch_timeout_s=h.dispatch_timeout_s if h else 0.0,
         ttft_slo_s=row.ttft_p99_s or 2.0,
         tpot_slo_s=row.tpot_p99_s or 0.2,
     )  # fmt: skip
