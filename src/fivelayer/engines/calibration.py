@@ -80,6 +80,7 @@ class Harness(Strict):
     chunked_prefill: bool | None = None
     max_num_batched_tokens: int | None = Field(default=None, ge=1)
     max_num_seqs: int | None = Field(default=None, ge=1)
+    num_scheduler_steps: int = Field(default=1, ge=1)
     #: The harness's batching front end (1: none) and its timeout, seconds.
     dispatch_batch: int = Field(default=1, ge=1)
     dispatch_timeout_s: float = Field(default=0.0, ge=0)

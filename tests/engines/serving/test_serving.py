@@ -124,6 +124,38 @@ def test_without_chunked_prefill_prompts_run_in_steps_of_their_own() -> None:
     assert result["steps"] == 4
 
 
+def test_multi_step_scheduling_admits_prompts_only_between_runs() -> None:
+    # vLLM's num_scheduler_steps = 4: A (4 in, 9 out) is prefilled, then decodes in runs of 4 steps. B (4 in,
+    # 2 out) arrives during the first step of A's first run; it waits for the run's end (every step would let
+    # it in at once), then joins a mixed step with A.
+    timer = _timer("llama-3.1-8b")
+
+    def t(b: float, c: float, p: float, lp: float) -> float:
+        return timer.reference(b, c, p, lp)[0]
+
+    t1 = t(0, 0, 4, 4)  # prefill A -> A's first token; A has 4 tokens in the KV cache
+    run = sum(t(1, c, 0, 0) for c in (4.0, 5.0, 6.0, 7.0))  # A's tokens 2-5
+    t2 = t1 + run + t(1, 8, 4, 4)  # decode A (8 cached) + prefill B -> A's 6th, B's first token
+    arrival_b = t1 + 0.5 * t(1, 4, 0, 0)
+    f = simulate(_workload([0.0, arrival_b], [4, 4], [9, 2]), _config(num_scheduler_steps=4), efficiency=EFF,
+                 check_invariants=True).to_frame()  # fmt: skip
+    assert f["first_token_s"].tolist() == pytest.approx([t1, t2], rel=1e-12)
+    # Every step: B gets in right after the step it arrived in.
+    g = simulate(_workload([0.0, arrival_b], [4, 4], [9, 2]), _config(), efficiency=EFF).to_frame()
+    assert g["first_token_s"].iloc[1] == pytest.approx(t1 + t(1, 4, 0, 0) + t(1, 5, 4, 4), rel=1e-12)
+
+
+def test_multi_step_run_keeps_finished_sequences_to_its_end() -> None:
+    # One request, 4 in and 3 out, runs of 4 steps: the prefill gives token 1; the run computes 4 steps though
+    # only 2 tokens remain (the scheduler looks again only at the run's end), and the request ends with it.
+    timer = _timer("llama-3.1-8b")
+    t1 = timer.reference(0, 0, 4, 4)[0]
+    run = sum(timer.reference(1, c, 0, 0)[0] for c in (4.0, 5.0, 6.0, 7.0))
+    result = simulate(_workload([0.0], [4], [3]), _config(num_scheduler_steps=4), efficiency=EFF)
+    assert result.to_frame()["finish_s"].iloc[0] == pytest.approx(t1 + run, rel=1e-12)
+    assert result["steps"] == 5
+
+
 def test_batching_front_end_holds_requests_until_full_or_timed_out() -> None:
     # Front end of 2 requests or 1 s since its last send. A (t=0) finds it long idle: sent at once. B (0.1)
     # waits; C (0.2) fills the batch: B and C sent together at 0.2. D (5.0) comes more than 1 s after that
@@ -229,7 +261,8 @@ requests = st.lists(
 
 @settings(max_examples=30, deadline=None)
 @given(reqs=requests, preemption=st.sampled_from(["recompute", "swap"]), chunked=st.booleans(),
-       disaggregated=st.booleans(), spec=st.integers(0, 2), front=st.sampled_from([(1, 0.0), (3, 0.5)]))  # fmt: skip
+       disaggregated=st.booleans(), spec=st.integers(0, 2), front=st.sampled_from([(1, 0.0), (3, 0.5)]),
+       multi=st.sampled_from([1, 3]))  # fmt: skip
 def test_conservation_and_kv_capacity_at_every_step(
     reqs: list[tuple[float, int, int, int]],
     preemption: str,
@@ -237,6 +270,7 @@ def test_conservation_and_kv_capacity_at_every_step(
     disaggregated: bool,
     spec: int,
     front: tuple[int, float],
+    multi: int,
 ) -> None:
     # Llama 2 70B in fp8 on one H100 leaves ~3 GB, about 18,000 tokens, for the KV cache: preemption happens.
     reqs.sort()
@@ -248,7 +282,7 @@ def test_conservation_and_kv_capacity_at_every_step(
     config = ServingConfig(
         "llama-2-70b", groups, router="kv-aware",
         engine=EngineOptions(preemption=preemption, chunked_prefill=chunked, speculative_tokens=spec,  # type: ignore[arg-type]
-                             max_num_batched_tokens=2048 if chunked else 8192),
+                             max_num_batched_tokens=2048 if chunked else 8192, num_scheduler_steps=multi),
         dispatch_batch=front[0], dispatch_timeout_s=front[1],
     )  # fmt: skip
     result = simulate(w, config, efficiency=EFF, check_invariants=True)  # raises on any broken step

@@ -121,3 +121,15 @@ def test_batching_front_end_on_the_command_line(cli: Cli) -> None:
     assert any("batching front end" in a for a in held["assumptions"])
     bad = cli(*args, "--dispatch-batch", "0")
     assert bad.code == 2 and "--dispatch-batch" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_multi_step_scheduling_on_the_command_line(cli: Cli) -> None:
+    args = (*BASE, "--rate", "20", "--requests", "300", "--input-tokens", "256", "--output-tokens", "64", "--json")
+    every = json.loads(cli(*args).stdout)
+    res = cli(*args, "--num-scheduler-steps", "8")
+    assert res.code == 0, res.stderr
+    multi = json.loads(res.stdout)
+    # A prompt now waits for the end of the 8-step decode run in flight: several steps instead of part of one.
+    assert multi["finished"] == 300
+    assert multi["ttft_s"]["p50"] > 1.5 * every["ttft_s"]["p50"]
+    assert any("once every 8 decode steps" in a for a in multi["assumptions"])

@@ -51,6 +51,10 @@ class EngineOptions:
     draft_model: str | None = None
     #: Most decode steps advanced at once while nothing changes a replica's batch (exact; a performance knob).
     max_run_steps: int = 256
+    #: vLLM's multi-step scheduling: the scheduler decides once every this many decode steps. A decode batch
+    #: runs them all unchanged (a sequence that finishes inside keeps its slot, and its end is seen, at the
+    #: last), and waiting prompts join only between them. 1: every step.
+    num_scheduler_steps: int = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +74,8 @@ class EngineOptions:
             problems.append(f"acceptance_rate must be in [0, 1) (got {self.acceptance_rate})")
         if self.max_run_steps < 1:
             problems.append(f"max_run_steps must be at least 1 (got {self.max_run_steps})")
+        if self.num_scheduler_steps < 1:
+            problems.append(f"num_scheduler_steps must be at least 1 (got {self.num_scheduler_steps})")
         if problems:
             raise FivelayerError("; ".join(problems))
 

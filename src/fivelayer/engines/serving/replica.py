@@ -99,6 +99,7 @@ class Replica:
         self.swap = opts.preemption == "swap"
         self.prefix_caching = opts.prefix_caching
         self.max_run = int(opts.max_run_steps)
+        self.multi = int(opts.num_scheduler_steps)
         self.swap_s_per_token = kv_bytes_per_token / host_bytes_per_s
         self.s = state
         self.waiting: deque[int] = deque()
@@ -164,7 +165,7 @@ class Replica:
 
         Returns the new end time of the run if it changed (the caller reschedules the commit)."""
         ends = self.run_ends
-        if ends is None or self.run_k <= 1:
+        if ends is None or self.run_k <= 1 or self.multi > 1:  # multi-step: the scheduler waits for the run's end
             return None
         j = 1 + int(np.searchsorted(ends[: self.run_k - 1], t, side="left"))
         if j >= self.run_k:
@@ -407,10 +408,14 @@ class Replica:
         return self.run_end
 
     def _run_length(self, dec: IntArray) -> int:
-        """Steps the unchanged decode batch can run: until a completion, or the KV blocks run out."""
+        """Steps the unchanged decode batch can run: until a completion (with multi-step scheduling, the
+        scheduler's steps, completions or not), or the KV blocks run out."""
         s, g, bs = self.s, self.g, self.bs
-        remaining = s.output[dec] - s.gen[dec]
-        k_max = min(int(np.ceil(float(remaining.min()) / g - _EPS)), self.max_run)
+        if self.multi > 1:
+            k_max = self.multi
+        else:
+            remaining = s.output[dec] - s.gen[dec]
+            k_max = min(int(np.ceil(float(remaining.min()) / g - _EPS)), self.max_run)
         if k_max <= 1:
             return 1
         kv = s.kv[dec]

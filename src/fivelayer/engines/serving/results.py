@@ -213,11 +213,12 @@ class SimulationResult:
             "dropped": s.dropped,
         }
         g = config.engine
+        steps = g.num_scheduler_steps
+        multi_step = f"the scheduler deciding once every {steps} decode steps, " if steps > 1 else ""
         assumptions = [
             f"continuous batching per replica: {g.block_size}-token KV blocks, up to {g.max_num_batched_tokens:,} "
             f"tokens per step, {'chunked prefill' if g.chunked_prefill else 'whole prompts in steps of their own'}, "
-            f"{g.preemption} on preemption, "
-            f"prefix caching {'on' if g.prefix_caching else 'off'}",
+            f"{g.preemption} on preemption, {multi_step}prefix caching {'on' if g.prefix_caching else 'off'}",
             "step time and energy from the step-cost model (fivelayer.models.step.step_cost), "
             "decode context = tokens in the KV cache before the step",
             f"goodput: requests with TTFT <= {config.ttft_slo_s:g} s and TPOT <= {config.tpot_slo_s:g} s per second",

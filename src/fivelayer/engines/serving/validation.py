@@ -137,6 +137,7 @@ def _simulate_row(
             max_num_seqs=(h and h.max_num_seqs) or row.batch_size or _memory_seqs(row, input_tokens),
             max_num_batched_tokens=(h and h.max_num_batched_tokens) or DEFAULT_SERVER_TOKENS_PER_STEP,
             chunked_prefill=True if h is None or h.chunked_prefill is None else h.chunked_prefill,
+            num_scheduler_steps=h.num_scheduler_steps if h else 1,
         ),
         router=(h and h.router) or "least-outstanding",
         dispatch_batch=h.dispatch_batch if h else 1,

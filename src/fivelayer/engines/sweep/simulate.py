@@ -92,6 +92,7 @@ class SimulationInputs(Strict):
     max_num_seqs: int | None = Field(default=None, ge=1, description="running sequences per replica (default 256)")
     max_batched_tokens: int = Field(default=8192, ge=1, description="token budget per step")
     chunked_prefill: bool = True
+    num_scheduler_steps: int = Field(default=1, ge=1, le=1024, description="decode steps per scheduler decision")
     preemption: Literal["recompute", "swap"] = "recompute"
     prefix_caching: bool = True
     speculative_tokens: int = Field(default=0, ge=0, le=64, description="draft tokens checked per step (0: off)")
@@ -277,7 +278,8 @@ def run_simulation(inputs: SimulationInputs, seed: int, catalog: CatalogSet | No
         model=inputs.model, groups=tuple(groups), precision=inputs.precision, router=inputs.router,
         engine=EngineOptions(
             max_num_seqs=inputs.max_num_seqs, max_num_batched_tokens=inputs.max_batched_tokens,
-            chunked_prefill=inputs.chunked_prefill, preemption=inputs.preemption, prefix_caching=inputs.prefix_caching,
+            chunked_prefill=inputs.chunked_prefill, num_scheduler_steps=inputs.num_scheduler_steps,
+            preemption=inputs.preemption, prefix_caching=inputs.prefix_caching,
             speculative_tokens=inputs.speculative_tokens, acceptance_rate=inputs.acceptance_rate,
         ),
         ttft_slo_s=inputs.ttft_slo, tpot_slo_s=inputs.tpot_slo, horizon_s=inputs.horizon,

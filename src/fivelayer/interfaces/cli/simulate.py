@@ -77,6 +77,9 @@ def simulate_cmd(
             "scheduler, prompts in steps of their own that pause every decode)"
         ),
     ] = True,
+    num_scheduler_steps: Annotated[
+        int, typer.Option(min=1, help="Multi-step scheduling: decode steps per scheduler decision (vLLM's option)")
+    ] = 1,
     preemption: Annotated[str, typer.Option(help="recompute or swap")] = "recompute",
     prefix_caching: Annotated[bool, typer.Option(help="Keep finished conversations' KV for reuse")] = True,
     speculative_tokens: Annotated[int, typer.Option(help="Draft tokens checked per step (0: off)")] = 0,
@@ -136,7 +139,7 @@ def simulate_cmd(
         model=model, groups=tuple(groups), precision=precision, router=router,  # type: ignore[arg-type]
         engine=EngineOptions(
             max_num_seqs=max_num_seqs, max_num_batched_tokens=max_batched_tokens, chunked_prefill=chunked_prefill,
-            preemption=preemption,  # type: ignore[arg-type]
+            num_scheduler_steps=num_scheduler_steps, preemption=preemption,  # type: ignore[arg-type]
             prefix_caching=prefix_caching, speculative_tokens=speculative_tokens, acceptance_rate=acceptance_rate,
             draft_model=draft_model,
         ),
