@@ -81,6 +81,10 @@ class Harness(Strict):
     max_num_batched_tokens: int | None = Field(default=None, ge=1)
     max_num_seqs: int | None = Field(default=None, ge=1)
     num_scheduler_steps: int = Field(default=1, ge=1)
+    #: AMD's MLPerf vLLM scheduler rules (see :class:`~fivelayer.engines.serving.EngineOptions`).
+    prefill_max_running: int | None = Field(default=None, ge=1)
+    prefill_min_waiting: int = Field(default=0, ge=0)
+    decode_batch_target: tuple[int, int, int] | None = None
     #: The harness's batching front end (1: none) and its timeout, seconds.
     dispatch_batch: int = Field(default=1, ge=1)
     dispatch_timeout_s: float = Field(default=0.0, ge=0)

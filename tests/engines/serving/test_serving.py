@@ -156,6 +156,49 @@ def test_multi_step_run_keeps_finished_sequences_to_its_end() -> None:
     assert result["steps"] == 5
 
 
+def test_decode_batch_target_as_amd_patch_computes_it() -> None:
+    # scheduler-change-to-have-prefill-and-decode-reach-go.patch (AMD, MLPerf v5.1), MI300X: 352, 608, 16.
+    opts = EngineOptions(decode_batch_target=(352, 608, 16))
+    assert [opts.decode_target(n) for n in (700, 608, 500, 351, 100)] == [608, 608, 496, 352, 352]
+    assert EngineOptions().decode_target(700) == 700
+
+
+def test_decode_batch_target_leaves_the_latest_admitted_waiting() -> None:
+    # Three 4-token prompts at 0, whole-prompt prefill, at most 2 sequences per decode step: one prefill step
+    # of all three (12 tokens, mean span 4), then A and B decode their 2 remaining tokens while C waits, then C.
+    timer = _timer("llama-3.1-8b")
+
+    def t(b: float, c: float, p: float, lp: float) -> float:
+        return timer.reference(b, c, p, lp)[0]
+
+    t1 = t(0, 0, 12, 4)
+    t2 = t1 + t(2, 4, 0, 0) + t(2, 5, 0, 0)
+    t3 = t2 + t(1, 4, 0, 0) + t(1, 5, 0, 0)
+    config = _config(chunked_prefill=False, decode_batch_target=(2, 2, 1))
+    f = simulate(_workload([0.0] * 3, [4] * 3, [3] * 3), config, efficiency=EFF, check_invariants=True).to_frame()
+    assert f["first_token_s"].tolist() == pytest.approx([t1] * 3, rel=1e-12)
+    assert f["finish_s"].tolist() == pytest.approx([t2, t2, t3], rel=1e-12)
+
+
+def test_prefill_min_waiting_holds_a_lone_prompt_for_one_decision() -> None:
+    # AMD's rule with 2 prompts required: A is prefilled (the first decision may); B arrives during that step,
+    # alone, right after a prefill decision: the next decision decodes A one step, the one after prefills B.
+    timer = _timer("llama-3.1-8b")
+
+    def t(b: float, c: float, p: float, lp: float) -> float:
+        return timer.reference(b, c, p, lp)[0]
+
+    t1 = t(0, 0, 4, 4)
+    w = _workload([0.0, t1 / 2], [4, 4], [9, 2])
+    held = simulate(w, _config(chunked_prefill=False, prefill_min_waiting=2), efficiency=EFF,
+                    check_invariants=True).to_frame()  # fmt: skip
+    assert held["first_token_s"].iloc[1] == pytest.approx(t1 + t(1, 4, 0, 0) + t(0, 0, 4, 4), rel=1e-12)
+    free = simulate(w, _config(chunked_prefill=False), efficiency=EFF).to_frame()
+    assert free["first_token_s"].iloc[1] == pytest.approx(t1 + t(0, 0, 4, 4), rel=1e-12)
+    with pytest.raises(FivelayerError, match="whole prompts"):
+        EngineOptions(prefill_min_waiting=2)
+
+
 def test_batching_front_end_holds_requests_until_full_or_timed_out() -> None:
     # Front end of 2 requests or 1 s since its last send. A (t=0) finds it long idle: sent at once. B (0.1)
     # waits; C (0.2) fills the batch: B and C sent together at 0.2. D (5.0) comes more than 1 s after that
@@ -262,7 +305,7 @@ requests = st.lists(
 @settings(max_examples=30, deadline=None)
 @given(reqs=requests, preemption=st.sampled_from(["recompute", "swap"]), chunked=st.booleans(),
        disaggregated=st.booleans(), spec=st.integers(0, 2), front=st.sampled_from([(1, 0.0), (3, 0.5)]),
-       multi=st.sampled_from([1, 3]))  # fmt: skip
+       multi=st.sampled_from([1, 3]), amd=st.booleans())  # fmt: skip
 def test_conservation_and_kv_capacity_at_every_step(
     reqs: list[tuple[float, int, int, int]],
     preemption: str,
@@ -271,6 +314,7 @@ def test_conservation_and_kv_capacity_at_every_step(
     spec: int,
     front: tuple[int, float],
     multi: int,
+    amd: bool,
 ) -> None:
     # Llama 2 70B in fp8 on one H100 leaves ~3 GB, about 18,000 tokens, for the KV cache: preemption happens.
     reqs.sort()
@@ -282,7 +326,9 @@ def test_conservation_and_kv_capacity_at_every_step(
     config = ServingConfig(
         "llama-2-70b", groups, router="kv-aware",
         engine=EngineOptions(preemption=preemption, chunked_prefill=chunked, speculative_tokens=spec,  # type: ignore[arg-type]
-                             max_num_batched_tokens=2048 if chunked else 8192, num_scheduler_steps=multi),
+                             max_num_batched_tokens=2048 if chunked else 8192, num_scheduler_steps=multi,
+                             **({"prefill_max_running": 3, "prefill_min_waiting": 2, "decode_batch_target": (2, 3, 1)}
+                                if amd and not chunked else {})),
         dispatch_batch=front[0], dispatch_timeout_s=front[1],
     )  # fmt: skip
     result = simulate(w, config, efficiency=EFF, check_invariants=True)  # raises on any broken step

@@ -55,6 +55,15 @@ class EngineOptions:
     #: runs them all unchanged (a sequence that finishes inside keeps its slot, and its end is seen, at the
     #: last), and waiting prompts join only between them. 1: every step.
     num_scheduler_steps: int = 1
+    #: Prefill-holding rules of AMD's MLPerf vLLM scheduler (``VLLM_LLAMA2_MLPERF_SCHED``; whole prompts only):
+    #: prompts are admitted only while fewer than ``prefill_max_running`` sequences run; a scheduler decision
+    #: may prefill right after one that could only with ``prefill_min_waiting`` prompts waiting (0: always).
+    prefill_max_running: int | None = None
+    prefill_min_waiting: int = 0
+    #: A decode step takes at most a target batch, the earliest admitted first: ``(low, high, step)`` gives
+    #: ``high`` when that many run, ``low`` when fewer than ``low`` run, else the running count rounded down to
+    #: a multiple of ``step``. ``None``: every running sequence.
+    decode_batch_target: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,8 +85,32 @@ class EngineOptions:
             problems.append(f"max_run_steps must be at least 1 (got {self.max_run_steps})")
         if self.num_scheduler_steps < 1:
             problems.append(f"num_scheduler_steps must be at least 1 (got {self.num_scheduler_steps})")
+        if self.prefill_max_running is not None and self.prefill_max_running < 1:
+            problems.append(f"prefill_max_running must be at least 1 (got {self.prefill_max_running})")
+        if self.prefill_min_waiting < 0:
+            problems.append(f"prefill_min_waiting must be non-negative (got {self.prefill_min_waiting})")
+        if self.decode_batch_target is not None:
+            low, high, step = self.decode_batch_target
+            if not 1 <= low <= high or step < 1:
+                problems.append(
+                    "decode_batch_target (low, high, step) needs 1 <= low <= high and step >= 1 "
+                    f"(got {self.decode_batch_target})"
+                )
+        if (self.prefill_max_running is not None or self.prefill_min_waiting) and self.chunked_prefill:
+            problems.append(
+                "prefill_max_running and prefill_min_waiting apply to whole prompts: set chunked_prefill false"
+            )
         if problems:
             raise FivelayerError("; ".join(problems))
+
+    def decode_target(self, running: int) -> int:
+        """Most sequences one decode step takes with ``running`` sequences running (``decode_batch_target``)."""
+        if self.decode_batch_target is None:
+            return running
+        low, high, step = self.decode_batch_target
+        if running >= high:
+            return high
+        return running // step * step if running >= low else low
 
     @property
     def tokens_per_step(self) -> float:

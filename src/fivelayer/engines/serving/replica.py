@@ -100,6 +100,9 @@ class Replica:
         self.prefix_caching = opts.prefix_caching
         self.max_run = int(opts.max_run_steps)
         self.multi = int(opts.num_scheduler_steps)
+        self.opts = opts
+        self.gated = opts.prefill_max_running is not None or opts.prefill_min_waiting > 0
+        self.prefill_turn = True  # AMD's rule: whether the previous decision could not prefill
         self.swap_s_per_token = kv_bytes_per_token / host_bytes_per_s
         self.s = state
         self.waiting: deque[int] = deque()
@@ -175,6 +178,14 @@ class Replica:
         self.version += 1
         return self.run_end
 
+    def _decode_batch(self) -> IntArray:
+        """The sequences this decode step takes: all running decodes, or the earliest admitted up to the target
+        batch (``decode_batch_target``)."""
+        dec = self.dec_ids()
+        if self.opts.decode_batch_target is not None:
+            dec = dec[: self.opts.decode_target(self.running)]
+        return dec
+
     def _victim(self) -> int:
         s = self.s
         candidates = self.decoding + self.prefilling
@@ -203,9 +214,22 @@ class Replica:
 
     # --- plan ------------------------------------------------------------------------------------------
 
-    def plan(self, now: float, drop: Callable[[int], None]) -> float | None:
+    def _may_prefill(self) -> bool:
+        """One scheduler decision of the prefill-holding rules (``prefill_max_running``, ``prefill_min_waiting``),
+        as AMD's patched vLLM takes it: every decision, prompts waiting or not, updates whose turn it is."""
+        opts = self.opts
+        ok = opts.prefill_max_running is None or self.running < opts.prefill_max_running
+        if opts.prefill_min_waiting:
+            ok = ok and (len(self.waiting) >= opts.prefill_min_waiting or self.prefill_turn)
+            self.prefill_turn = not ok
+        return ok
+
+    def plan(self, now: float, drop: Callable[[int], None], retry: bool = False) -> float | None:
         """Plan the next step (or decode run) starting at ``now``; return its end time, or None if idle."""
         s, bs, g = self.s, self.bs, self.g
+        may_prefill = self._may_prefill() if self.gated and not retry else True
+        if not may_prefill and not self.decoding:  # an empty decision: the next one, at once, decides again
+            may_prefill = self._may_prefill()
         # 1. Requests whose KV arrives whole (disaggregated decode, swapped-out decodes) rejoin first.
         while self.waiting and self.running < self.max_seqs:
             r = self.waiting[0]
@@ -217,28 +241,31 @@ class Replica:
             self.waiting.popleft()
             self._admit_ready(r, nb)
         # Without chunked prefill, vLLM's scheduler runs whole prompts in steps of their own, decodes paused.
-        if not self.chunked and (self.prefilling or self.waiting):
+        if not self.chunked and (self.prefilling or self.waiting) and may_prefill:
             chunks, admitted = self._prefills(self.max_tokens, 0, drop)
             if chunks:
                 return self._time(now, _NO_SEQS, chunks, admitted)
         # 2. Running decodes grow by g tokens; preempt the latest admitted while the blocks are not there.
-        dec = self.dec_ids()
+        dec = self._decode_batch()
         while dec.size:
             need = int(np.ceil((s.kv[dec] + g) / bs).sum()) - int(s.held[dec].sum())
             if need <= 0 or self._reserve(need):
                 break
             self._preempt(self._victim())
-            dec = self.dec_ids()
+            dec = self._decode_batch()
         if dec.size:
             new_held = np.ceil((s.kv[dec] + g) / bs).astype(np.int64)
             self.free -= int(new_held.sum() - s.held[dec].sum())
             s.held[dec] = new_held
         b = int(dec.size)
-        chunks, admitted = self._prefills(self.max_tokens - b * (1 + self.spec), b, drop)
+        if may_prefill:
+            chunks, admitted = self._prefills(self.max_tokens - b * (1 + self.spec), b, drop)
+        else:  # the prefill rules hold the prompts back this decision
+            chunks, admitted = [], False
         if not b and not chunks:
             if self.running:  # prefills stuck without blocks: free the latest and try again
                 self._preempt(self._victim())
-                return self.plan(now, drop)
+                return self.plan(now, drop, retry=True)
             self.busy = False
             self.run_k = 0
             return None
@@ -411,7 +438,9 @@ class Replica:
         """Steps the unchanged decode batch can run: until a completion (with multi-step scheduling, the
         scheduler's steps, completions or not), or the KV blocks run out."""
         s, g, bs = self.s, self.g, self.bs
-        if self.multi > 1:
+        if self.multi > 1 or (self.gated and self.waiting):
+            # Multi-step: the scheduler's steps. Prompts held back by the prefill rules: the next decision may
+            # let them in, so the run ends with the scheduler's steps (one without multi-step).
             k_max = self.multi
         else:
             remaining = s.output[dec] - s.gen[dec]

@@ -236,6 +236,13 @@ class SimulationResult:
                     else "drafting is free (n-gram or prompt-lookup drafting; no draft model)"
                 )
             )
+        if g.prefill_max_running is not None or g.prefill_min_waiting or g.decode_batch_target is not None:
+            assumptions.append(
+                "prefill-holding rules (AMD's MLPerf vLLM scheduler): prompts admitted only while fewer than "
+                f"{g.prefill_max_running or 'any number of'} sequences run, a prefill decision right after another "
+                f"only with {g.prefill_min_waiting} prompts waiting; decode steps of at most "
+                f"{g.decode_batch_target or 'every running'} (low, high, step) sequences"
+            )
         if config.dispatch_batch > 1:
             assumptions.append(
                 f"batching front end: requests wait until {config.dispatch_batch:,} are waiting or "
