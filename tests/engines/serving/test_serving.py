@@ -156,6 +156,16 @@ def test_multi_step_run_keeps_finished_sequences_to_its_end() -> None:
     assert result["steps"] == 5
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"num_scheduler_steps": 0}, "num_scheduler_steps must be at least 1 (got 0)"),
+    ({"chunked_prefill": False, "prefill_min_waiting": -1}, "prefill_min_waiting must be at least 0 (got -1)"),
+    ({"decode_batch_target": (608, 352, 16)}, "1 <= low <= high"),
+])  # fmt: skip
+def test_scheduler_settings_are_checked(options: dict[str, object], message: str) -> None:
+    with pytest.raises(FivelayerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        EngineOptions(**options)  # type: ignore[arg-type]
+
+
 def test_decode_batch_target_as_amd_patch_computes_it() -> None:
     # scheduler-change-to-have-prefill-and-decode-reach-go.patch (AMD, MLPerf v5.1), MI300X: 352, 608, 16.
     opts = EngineOptions(decode_batch_target=(352, 608, 16))

@@ -67,28 +67,19 @@ class EngineOptions:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.block_size < 1:
-            problems.append(f"block_size must be at least 1 (got {self.block_size})")
-        if self.max_num_seqs is not None and self.max_num_seqs < 1:
-            problems.append(f"max_num_seqs must be at least 1 (got {self.max_num_seqs})")
-        if self.max_num_batched_tokens < 1:
-            problems.append(f"max_num_batched_tokens must be at least 1 (got {self.max_num_batched_tokens})")
+        minimums = (("block_size", 1), ("max_num_seqs", 1), ("max_num_batched_tokens", 1), ("speculative_tokens", 0),
+                    ("max_run_steps", 1), ("num_scheduler_steps", 1), ("prefill_max_running", 1),
+                    ("prefill_min_waiting", 0))  # fmt: skip
+        for name, minimum in minimums:
+            value = getattr(self, name)
+            if value is not None and value < minimum:
+                problems.append(f"{name} must be at least {minimum} (got {value})")
         if self.preemption not in ("recompute", "swap"):
             problems.append(f"preemption must be recompute or swap (got {self.preemption!r})")
-        if self.speculative_tokens < 0:
-            problems.append(f"speculative_tokens must be non-negative (got {self.speculative_tokens})")
         if self.draft_model is not None and self.speculative_tokens == 0:
             problems.append(f"draft_model {self.draft_model!r} needs speculative_tokens of at least 1")
         if not 0.0 <= self.acceptance_rate < 1.0:
             problems.append(f"acceptance_rate must be in [0, 1) (got {self.acceptance_rate})")
-        if self.max_run_steps < 1:
-            problems.append(f"max_run_steps must be at least 1 (got {self.max_run_steps})")
-        if self.num_scheduler_steps < 1:
-            problems.append(f"num_scheduler_steps must be at least 1 (got {self.num_scheduler_steps})")
-        if self.prefill_max_running is not None and self.prefill_max_running < 1:
-            problems.append(f"prefill_max_running must be at least 1 (got {self.prefill_max_running})")
-        if self.prefill_min_waiting < 0:
-            problems.append(f"prefill_min_waiting must be non-negative (got {self.prefill_min_waiting})")
         if self.decode_batch_target is not None:
             low, high, step = self.decode_batch_target
             if not 1 <= low <= high or step < 1:
