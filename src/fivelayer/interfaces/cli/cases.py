@@ -134,7 +134,7 @@ def validation_markdown(rows: Sequence[Any], summary: Sequence[dict[str, Any]]) 
         "largest batch and latency stays low until the load is close to capacity; real engines need their",
         "largest batches for their throughput (see docs/methodology/inference.md, 'Batch-dependent matrix",
         "efficiency: tried'). TTFT: where a harness holds prompts back in a published way (AMD's v4.1 batching",
-        "front end, 96 queries or 0.3 s), the simulation reproduces it; where the median TTFT is about 1.5 median",
+        "front end, 96 queries or 0.3 s), it is reproduced on 8 GPUs; where the median TTFT is about 1.5 median",
         "TPOTs (NVIDIA), it is low because the simulated steps are too short. AMD's v5.1 prefill-holding rules",
         "are imitated as its published vLLM patches set them; NVIDIA's attention-DP balancing for DeepSeek-R1",
         "is not (see docs/methodology/serving.md, Checks).",
