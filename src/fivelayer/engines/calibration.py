@@ -92,6 +92,20 @@ class Harness(Strict):
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str | None = None
 
+    def engine_settings(self) -> dict[str, Any]:
+        """The published :class:`~fivelayer.engines.serving.EngineOptions` fields (unpublished ones left out)."""
+        return self.model_dump(include=_ENGINE_FIELDS, exclude_none=True)
+
+    def cluster_settings(self) -> dict[str, Any]:
+        """The published :class:`~fivelayer.engines.serving.ServingConfig` fields (unpublished ones left out)."""
+        return self.model_dump(include={"router", "dispatch_batch", "dispatch_timeout_s"}, exclude_none=True)
+
+
+_ENGINE_FIELDS = {
+    "chunked_prefill", "max_num_batched_tokens", "max_num_seqs", "num_scheduler_steps", "prefill_max_running",
+    "prefill_min_waiting", "decode_batch_target",
+}  # fmt: skip
+
 
 class Measurement(Strict):
     """One published measurement of LLM serving."""

@@ -237,12 +237,15 @@ class SimulationResult:
                 )
             )
         if g.prefill_max_running is not None or g.prefill_min_waiting or g.decode_batch_target is not None:
-            assumptions.append(
-                "prefill-holding rules (AMD's MLPerf vLLM scheduler): prompts admitted only while fewer than "
-                f"{g.prefill_max_running or 'any number of'} sequences run, a prefill decision right after another "
-                f"only with {g.prefill_min_waiting} prompts waiting; decode steps of at most "
-                f"{g.decode_batch_target or 'every running'} (low, high, step) sequences"
-            )
+            rules = ["prefill-holding rules (AMD's MLPerf vLLM scheduler)"]
+            if g.prefill_max_running is not None:
+                rules.append(f"prompts admitted only while fewer than {g.prefill_max_running:,} sequences run")
+            if g.prefill_min_waiting:
+                rules.append(f"a prefill right after another only with {g.prefill_min_waiting:,} prompts waiting")
+            if g.decode_batch_target is not None:
+                low, high, step = g.decode_batch_target
+                rules.append(f"decode steps of at most {low:,}-{high:,} sequences in steps of {step:,}")
+            assumptions.append(": ".join((rules[0], "; ".join(rules[1:]))))
         if config.dispatch_batch > 1:
             assumptions.append(
                 f"batching front end: requests wait until {config.dispatch_batch:,} are waiting or "

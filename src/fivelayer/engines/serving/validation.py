@@ -127,26 +127,20 @@ def _simulate_row(
     n_in = sample_lengths(spread(input_tokens, row.input_cv), requests, lengths, maximum=room // 2)
     n_out = sample_lengths(spread(row.output_tokens, row.output_cv), requests, lengths, maximum=room // 2)
     workload = Workload(arrivals, n_in, n_out, source=f"MLPerf server load {rate:.2f} requests/s")
-    h = row.harness
+    # The submission's published settings; what it leaves unpublished keeps the simulator's defaults.
+    engine: dict[str, Any] = {"max_num_batched_tokens": DEFAULT_SERVER_TOKENS_PER_STEP}
+    engine.update(row.harness.engine_settings() if row.harness else {})
+    if "max_num_seqs" not in engine:
+        engine["max_num_seqs"] = row.batch_size or _memory_seqs(row, input_tokens)
     config = ServingConfig(
         model=row.model, precision=row.precision,
         groups=(
             ReplicaGroup(row.accelerator, row.count, tp=row.tp, pp=row.pp, ep=row.ep, power_limit_w=row.power_limit_w),
         ),
-        engine=EngineOptions(
-            max_num_seqs=(h and h.max_num_seqs) or row.batch_size or _memory_seqs(row, input_tokens),
-            max_num_batched_tokens=(h and h.max_num_batched_tokens) or DEFAULT_SERVER_TOKENS_PER_STEP,
-            chunked_prefill=True if h is None or h.chunked_prefill is None else h.chunked_prefill,
-            num_scheduler_steps=h.num_scheduler_steps if h else 1,
-            prefill_max_running=h.prefill_max_running if h else None,
-            prefill_min_waiting=h.prefill_min_waiting if h else 0,
-            decode_batch_target=h.decode_batch_target if h else None,
-        ),
-        router=(h and h.router) or "least-outstanding",
-        dispatch_batch=h.dispatch_batch if h else 1,
-        dispatch_timeout_s=h.dispatch_timeout_s if h else 0.0,
+        engine=EngineOptions(**engine),
         ttft_slo_s=row.ttft_p99_s or 2.0,
         tpot_slo_s=row.tpot_p99_s or 0.2,
+        **(row.harness.cluster_settings() if row.harness else {}),
     )  # fmt: skip
     summary = simulate(workload, config, seed=seed).summary
     return {"requests": requests, **summary}

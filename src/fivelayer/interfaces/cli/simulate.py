@@ -78,7 +78,8 @@ def simulate_cmd(
         ),
     ] = True,
     num_scheduler_steps: Annotated[
-        int, typer.Option(min=1, help="Multi-step scheduling: decode steps per scheduler decision (vLLM's option)")
+        int,
+        typer.Option(min=1, max=1024, help="Multi-step scheduling: decode steps per scheduler decision (vLLM)"),
     ] = 1,
     preemption: Annotated[str, typer.Option(help="recompute or swap")] = "recompute",
     prefix_caching: Annotated[bool, typer.Option(help="Keep finished conversations' KV for reuse")] = True,
