@@ -76,13 +76,32 @@ def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path, monkeypatch:
     assert "leave-one-out" in text
     assert "| throughput_tokens_per_s | offline | hopper |" in text
     kinds = {(r["id"], r["kind"]) for r in json.loads(result.stdout)["rows"]}
-    # Server rows: at the stated load always; at the submission's own utilisation where its Offline result
+    # Server rows: at the stated load always; calibrated on the same system's Offline result where that
     # is in the reference set (the v5.0 H200 99.9 % row has none). --quick runs 60 s, and the kinds say so.
     h200 = "mlperf-inf-v5.1-llama2-70b-99-server-h200-dell"
-    assert {(h200, "ttft_p99_s@60s"), (h200, "tpot_p99_s@utilisation@60s")} <= kinds
-    assert {(h200, "ttft_p50_s@60s"), (h200, "tpot_p50_s@utilisation@60s")} <= kinds  # the logs' medians too
+    assert {(h200, "ttft_p99_s@60s"), (h200, "tpot_p99_s@offline-calibrated@60s")} <= kinds
+    assert {(h200, "ttft_p50_s@60s"), (h200, "tpot_p50_s@offline-calibrated@60s")} <= kinds  # the logs' medians too
     lone = "mlperf-inf-v5.0-llama2-70b-99.9-server-h200-nvidia"
-    assert (lone, "tpot_p99_s@60s") in kinds and (lone, "tpot_p99_s@utilisation@60s") not in kinds
+    assert (lone, "tpot_p99_s@60s") in kinds and (lone, "tpot_p99_s@offline-calibrated@60s") not in kinds
+
+
+def test_offline_calibration_slows_every_step_by_the_capacity_error() -> None:
+    """The offline-calibrated replica of a one-GPU layout (TP1: no communication) runs every step ``k`` times
+    longer, so its capacity is the uncalibrated one over ``k``; ``k`` is therefore the ratio of the predicted
+    to the published Offline throughput (Dell XE9680 H200, MLPerf v5.1: 8 x TP1)."""
+    from fivelayer.engines.serving import validation as serving_validation
+
+    rows = {r.id: (r, n) for r, n in serving_validation._server_rows()}
+    row, input_tokens = rows["mlperf-inf-v5.1-llama2-70b-99-server-h200-dell"]
+    twin = serving_validation._offline_twin(row)
+    assert row.tp == 1 and row.pp == 1 and twin is not None and twin.tokens_per_s is not None and input_tokens
+    predicted = serving_validation._capacity(row, input_tokens, serving_validation._efficiency(row))
+    eff, factor = serving_validation.offline_calibrated(row, input_tokens, twin.tokens_per_s)
+    assert serving_validation._capacity(row, input_tokens, eff) == pytest.approx(twin.tokens_per_s, rel=1e-3)
+    assert factor == pytest.approx(predicted / twin.tokens_per_s, rel=2e-3)
+    base = serving_validation._efficiency(row)
+    assert eff.compute * factor == pytest.approx(base.compute)
+    assert eff.overhead_s == pytest.approx(base.overhead_s * factor)
 
 
 def test_server_validation_runs_as_long_as_mlperf() -> None:

@@ -13,12 +13,13 @@ tokens per step, running sequences, the router, a batching front end); elsewhere
   the same system's offline throughput. There a p99 latency is very sensitive to load (it grows as
   1 / (1 - utilisation)), so a capacity error of a few per cent, which the offline rows measure, moves the
   simulated p99 by tens of per cent. The check at the stated load (kinds ``ttft_p99_s``, ``tpot_p99_s``)
-  is therefore reported together with one at the *submission's own utilisation* (kinds
-  ``ttft_p99_s@utilisation``, ``tpot_p99_s@utilisation``): the simulated cluster runs at the published
-  server/offline throughput ratio of its own analytic offline capacity (which the simulator's saturated
-  throughput matches within a few per cent). The second isolates the latency
-  dynamics (batching, chunked prefill, queueing) from the capacity error; it is a diagnostic, not a
-  substitute for the first.
+  is therefore reported together with one whose replica is *calibrated on the same system's published
+  Offline result* (kinds ``ttft_p99_s@offline-calibrated``, ...): every step time but communication is
+  scaled by one factor, until the system's analytic offline capacity (which the simulator's saturated
+  throughput matches) equals the submission's own Offline tokens/s, as a profiling-based simulator is
+  calibrated on the hardware it models. The load is still the stated one. This removes the capacity error
+  and leaves the shape of the step time against the batch, the scheduling and the queueing; it is a
+  diagnostic next to the first check, not a substitute for it.
 - A row whose input length is unknown (neither in the row nor in the reference file's ``datasets``
   section) is reported with ``predicted = None``; ``assumed_input_tokens`` runs it anyway at an assumed
   length, and the kind then says so (``ttft_p99_s@input=N``), so an assumption never passes for a check.
@@ -27,12 +28,14 @@ tokens per step, running sequences, the router, a batching front end); elsewhere
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from fivelayer.applications.workload import poisson_arrivals
 from fivelayer.core.errors import FivelayerError
 from fivelayer.core.streams import RandomStreams
 from fivelayer.engines.calibration import Measurement, ValidationRow, _reference_file, reference_measurements
+from fivelayer.models.step import Efficiency
 
 __all__ = ["SERVER_VALIDATION_REQUESTS", "validate_serving"]
 
@@ -44,6 +47,8 @@ __all__ = ["SERVER_VALIDATION_REQUESTS", "validate_serving"]
 SERVER_VALIDATION_REQUESTS = 2000
 MAX_SERVER_VALIDATION_REQUESTS = 150_000
 MLPERF_MIN_DURATION_S = 600.0
+#: The offline-calibrated replica's analytic capacity matches the submission's Offline result to this fraction.
+CALIBRATION_TOLERANCE = 1e-3
 #: Tokens per step where a submission does not publish its own (assumption: large enough not to bind at the
 #: MLPerf prompt lengths).
 DEFAULT_SERVER_TOKENS_PER_STEP = 16384
@@ -68,9 +73,15 @@ def _offline_twin(row: Measurement) -> Measurement | None:
     return next((r for r in rows if r.id == twin_id and r.scenario == "offline" and r.tokens_per_s), None)
 
 
-def _capacity(row: Measurement, input_tokens: float) -> float:
-    """Analytic offline output tokens/s of the row's system, with the efficiency the simulator uses."""
+def _efficiency(row: Measurement) -> Efficiency:
+    """The fitted efficiency of the row's accelerator family, as the simulator takes it by default."""
     from fivelayer.engines.calibration import fitted_efficiency
+
+    return fitted_efficiency(row.family, None)
+
+
+def _capacity(row: Measurement, input_tokens: float, efficiency: Efficiency) -> float:
+    """Analytic offline output tokens/s of the row's system at ``efficiency``."""
     from fivelayer.engines.inference import InferenceCase, predict_inference
 
     case = InferenceCase(
@@ -79,10 +90,30 @@ def _capacity(row: Measurement, input_tokens: float) -> float:
         tp=row.tp, pp=row.pp, ep=row.ep, input_cv=row.input_cv or 0.0, output_cv=row.output_cv or 0.0,
         power_limit=row.power_limit_w,
     )  # fmt: skip
-    return predict_inference(case, efficiency=fitted_efficiency(row.family, None)).throughput_tokens_per_s
+    return predict_inference(case, efficiency=efficiency).throughput_tokens_per_s
 
 
-def _memory_seqs(row: Measurement, input_tokens: float) -> int:
+def _slowed(eff: Efficiency, factor: float) -> Efficiency:
+    """``eff`` with every part of a step but communication (compute, memory, fixed and per-sequence overhead)
+    ``factor`` times longer."""
+    return replace(eff, compute=eff.compute / factor, memory=eff.memory / factor, overhead_s=eff.overhead_s * factor,
+                   per_sequence_s=eff.per_sequence_s * factor)  # fmt: skip
+
+
+def offline_calibrated(row: Measurement, input_tokens: float, offline_tokens_per_s: float) -> tuple[Efficiency, float]:
+    """The row's efficiency slowed (or sped up) by one factor until the system's analytic offline capacity
+    equals ``offline_tokens_per_s`` (the same system's published Offline result); and the factor."""
+    base = _efficiency(row)
+    factor = 1.0
+    for _ in range(12):
+        ratio = _capacity(row, input_tokens, _slowed(base, factor)) / offline_tokens_per_s
+        factor *= ratio
+        if abs(ratio - 1.0) <= CALIBRATION_TOLERANCE:
+            break
+    return _slowed(base, factor), factor
+
+
+def _memory_seqs(row: Measurement, input_tokens: float, efficiency: Efficiency) -> int:
     """Sequences that fit in memory at full length, capped at 2,048 (MLPerf harnesses run large batches)."""
     from fivelayer.engines.serving.config import ReplicaGroup, ServingConfig
     from fivelayer.engines.serving.simulator import build_replicas
@@ -92,7 +123,8 @@ def _memory_seqs(row: Measurement, input_tokens: float) -> int:
         precision=row.precision,
         groups=(ReplicaGroup(row.accelerator, row.count, tp=row.tp, pp=row.pp, power_limit_w=row.power_limit_w),),
     )
-    plan = build_replicas(config, mean_input=input_tokens, mean_output=row.output_tokens or 1.0, check_seed=None)[0]
+    plan = build_replicas(config, mean_input=input_tokens, mean_output=row.output_tokens or 1.0, efficiency=efficiency,
+                          check_seed=None)[0]  # fmt: skip
     tokens = plan.kv_blocks * config.engine.block_size
     return max(1, min(2048, int(tokens // (input_tokens + (row.output_tokens or 1.0)))))
 
@@ -102,11 +134,11 @@ def _simulate_row(
     input_tokens: float,
     requests: int,
     seed: int,
-    tokens_per_s: float | None = None,
     duration_s: float = MLPERF_MIN_DURATION_S,
+    efficiency: Efficiency | None = None,
 ) -> dict[str, Any]:
-    """Simulate ``row`` at ``tokens_per_s`` output tokens/s of load (default: its published throughput) for
-    MLPerf's minimum duration, and return the p99 TTFT and TPOT over every request, as LoadGen does."""
+    """Simulate ``row`` at its published load for MLPerf's minimum duration, with ``efficiency`` (default: the
+    family's fit), and return the p99 TTFT and TPOT over every request, as LoadGen does."""
     from fivelayer.applications.application import TokenLengths
     from fivelayer.applications.workload import Workload, sample_lengths
     from fivelayer.catalog import default_catalog
@@ -114,7 +146,8 @@ def _simulate_row(
     from fivelayer.engines.serving.simulator import simulate
 
     assert row.tokens_per_s is not None and row.output_tokens is not None
-    rate = (tokens_per_s or row.tokens_per_s) / row.output_tokens
+    eff = efficiency or _efficiency(row)
+    rate = row.tokens_per_s / row.output_tokens
     requests = int(min(MAX_SERVER_VALIDATION_REQUESTS, max(requests, rate * duration_s)))
     streams = RandomStreams(seed)
     arrivals = poisson_arrivals(rate, requests, streams.generator(f"validation:{row.id}"))
@@ -131,7 +164,7 @@ def _simulate_row(
     engine: dict[str, Any] = {"max_num_batched_tokens": DEFAULT_SERVER_TOKENS_PER_STEP}
     engine.update(row.harness.engine_settings() if row.harness else {})
     if "max_num_seqs" not in engine:
-        engine["max_num_seqs"] = row.batch_size or _memory_seqs(row, input_tokens)
+        engine["max_num_seqs"] = row.batch_size or _memory_seqs(row, input_tokens, eff)
     config = ServingConfig(
         model=row.model, precision=row.precision,
         groups=(
@@ -142,7 +175,7 @@ def _simulate_row(
         tpot_slo_s=row.tpot_p99_s or 0.2,
         **(row.harness.cluster_settings() if row.harness else {}),
     )  # fmt: skip
-    summary = simulate(workload, config, seed=seed).summary
+    summary = simulate(workload, config, seed=seed, efficiency=eff).summary
     return {"requests": requests, **summary}
 
 
@@ -164,14 +197,14 @@ def validate_serving(
             input_tokens = assumed_input_tokens
             suffix += f"@input={assumed_input_tokens:g}"
         summary: dict[str, Any] | None = None
-        relative: dict[str, Any] | None = None
+        calibrated: dict[str, Any] | None = None
         twin = _offline_twin(row)
         if input_tokens is not None:
             with contextlib.suppress(FivelayerError):
                 summary = _simulate_row(row, input_tokens, requests, seed, duration_s=duration_s)
-                if twin is not None and twin.tokens_per_s and row.tokens_per_s:
-                    load = row.tokens_per_s / twin.tokens_per_s * _capacity(row, input_tokens)
-                    relative = _simulate_row(row, input_tokens, requests, seed, load, duration_s)
+                if twin is not None and twin.tokens_per_s:
+                    eff, _ = offline_calibrated(row, input_tokens, twin.tokens_per_s)
+                    calibrated = _simulate_row(row, input_tokens, requests, seed, duration_s, eff)
         measures = (("ttft", "p99", row.ttft_p99_s), ("tpot", "p99", row.tpot_p99_s),
                     ("ttft", "p50", row.ttft_p50_s), ("tpot", "p50", row.tpot_p50_s))  # fmt: skip
         for metric, percentile, measured in measures:
@@ -180,7 +213,7 @@ def validate_serving(
                 continue
             runs: list[tuple[str, dict[str, Any] | None]] = [(kind + suffix, summary)]
             if twin is not None and "@input" not in suffix:
-                runs.append((kind + "@utilisation" + short, relative))
+                runs.append((kind + "@offline-calibrated" + short, calibrated))
             for label, result in runs:
                 predicted = None if result is None else result[metric + "_s"][percentile]
                 out.append(ValidationRow.of(row, label, float(measured), predicted))
