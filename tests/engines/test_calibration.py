@@ -160,16 +160,18 @@ def test_shipped_calibration_is_the_fit_of_the_reference_file() -> None:
     assert calibration.fitted_efficiency("hopper").compute == family_fit["compute"]
 
 
-def _rates(eff: Efficiency) -> tuple[float, float, float]:
-    return eff.compute, eff.memory, eff.per_sequence_s
+def _rates(eff: Efficiency) -> tuple[float, float, float, float]:
+    return eff.compute, eff.memory, eff.per_sequence_s, eff.serial
 
 
 def test_fallback_fits_never_mix_sustained_and_peak_rates() -> None:
     """A family short of rows borrows the fit of its vendor's nearest generation, else of every chip, but only
     from chips whose efficiencies are relative to the same basis (AMD CDNA3: sustained rates; others: peak)."""
-    rows = calibration._throughput_rows()
-    assert {r.family for r in rows if r.sustained_rates} == {"cdna3"}
-    peak_fit = calibration._fit([r for r in rows if not r.sustained_rates])
+    every = calibration._throughput_rows()
+    assert {r.family for r in every if r.sustained_rates} == {"cdna3"}
+    peak_fit = calibration._fit([r for r in every if not r.sustained_rates])
+    # The offline and fixed-batch rows (without the server rows' step points, which give Blackwell Ultra two more).
+    rows = [r for r in every if not r.id.endswith(calibration.STEP_POINT)]
     # Blackwell Ultra (B300/GB300, 2025) has two rows: leave-one-out leaves one, so it takes Blackwell's (2024).
     gb300 = next(r for r in rows if r.family == "blackwell-ultra")
     blackwell = [r for r in rows if r.family == "blackwell"]
@@ -184,7 +186,7 @@ def test_fallback_fits_never_mix_sustained_and_peak_rates() -> None:
     assert calibration._fit_for("cdna4", mi355x.stack, rows, exclude=mi355x.id) == calibration._fit(peak_rows)
     # The A100 (Ampere, 2020) has no rows: it takes Hopper's (2022), the nearest NVIDIA generation; shipped or live.
     assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration.fitted_efficiency("hopper"))
-    assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration._fit_for("ampere", None, rows))
+    assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration._fit_for("ampere", None, every))
     # Google TPUs have no rows and no sibling: every peak-basis row.
     assert _rates(calibration.fitted_efficiency("tpu")) == _rates(peak_fit)
 

@@ -38,6 +38,29 @@ def test_step_never_beats_the_roofline(catalog: CatalogSet) -> None:
     assert cost.compute_s[-1] > cost.memory_s[-1]
 
 
+def test_serial_share_pays_that_share_of_the_shorter_time(catalog: CatalogSet) -> None:
+    """``time = max(c, m) + s x min(c, m) + comm + overhead``: s = 1 pays compute and memory in full (the weights'
+    streaming on top of the matrix work), s = 0 is the roofline; the parts themselves do not change."""
+    from dataclasses import replace
+
+    chip = ChipSpec.of(catalog.accelerators.get("h200-sxm"))
+    work = ModelWork.of(catalog.language_model("llama-2-70b"))
+    fmt = numeric_format("fp8")
+    batch = np.array([1.0, 64.0, 450.0, 800.0])
+    costs = [
+        step_cost(chip, work, fmt, replace(EFF, serial=s), decode_seqs=batch, decode_context=370.0)
+        for s in (0.0, 0.5, 1.0)
+    ]
+    roof, half, serial = costs
+    assert np.array_equal(roof.compute_s, serial.compute_s) and np.array_equal(roof.memory_s, serial.memory_s)
+    shorter = np.minimum(roof.compute_s, roof.memory_s)
+    np.testing.assert_allclose(half.time_s - roof.time_s, 0.5 * shorter, rtol=1e-12)
+    rest = serial.communication_s + serial.overhead_s
+    np.testing.assert_allclose(serial.time_s, serial.compute_s + serial.memory_s + rest, rtol=1e-12)
+    # One H200, TP1: no communication; the time per extra sequence at large batches is the serial slope.
+    assert float(np.max(serial.communication_s)) == 0.0
+
+
 def test_energy_is_power_times_time(catalog: CatalogSet) -> None:
     chip = ChipSpec.of(catalog.accelerators.get("h200-sxm"))
     work = ModelWork.of(catalog.language_model("llama-3.1-8b"))

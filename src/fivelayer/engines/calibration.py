@@ -49,6 +49,14 @@ __all__ = [
 COMPUTE_GRID = tuple(float(x) for x in np.round(np.linspace(0.25, 0.95, 8), 3))
 MEMORY_GRID = tuple(float(x) for x in np.round(np.linspace(0.45, 0.95, 6), 3))
 PER_SEQUENCE_GRID = (0.0, 5e-6, 10e-6, 20e-6, 40e-6)
+#: Fraction of the shorter of compute and memory time a step pays on top of the longer (0: the roofline).
+SERIAL_GRID = (0.0, 0.5, 1.0)
+#: Serving stacks whose fits may choose a serial fraction above 0. TensorRT-LLM's MLPerf server runs give the
+#: steps it ran below the offline batch (:func:`_server_step_rows`), which identify the fraction. For the vLLM
+#: stacks a free fraction made leave-one-out errors worse (the ML.ENERGY batch sweeps 13 % -> 26 %; AMD's own
+#: offline rows and server steps; docs/methodology/inference.md), so they keep the roofline: an assumption,
+#: chosen on those errors and named here.
+SERIAL_STACKS = frozenset({"tensorrt-llm"})
 POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.0, 21), 3))
 #: Used where a family has no reference rows at all: the pooled fit's defaults.
 UNCALIBRATED = Efficiency()
@@ -270,22 +278,23 @@ def _case(row: Measurement) -> Any:
 
 @functools.cache
 def _throughput_table(row: Measurement) -> np.ndarray:
-    """Predicted throughput of ``row`` at every (compute, memory) grid point; NaN where infeasible."""
+    """Predicted throughput of ``row`` at every (compute, memory, per-sequence, serial) grid point; NaN where
+    infeasible."""
     from fivelayer.engines.inference import predict_inference
 
-    table = np.full((len(COMPUTE_GRID), len(MEMORY_GRID), len(PER_SEQUENCE_GRID)), np.nan)
+    grids = (COMPUTE_GRID, MEMORY_GRID, PER_SEQUENCE_GRID, SERIAL_GRID)
+    table = np.full(tuple(len(g) for g in grids), np.nan)
     case = _case(row)
-    for a, c in enumerate(COMPUTE_GRID):
-        for b, m in enumerate(MEMORY_GRID):
-            for k, q in enumerate(PER_SEQUENCE_GRID):
-                with contextlib.suppress(FivelayerError):
-                    eff = Efficiency(compute=c, memory=m, per_sequence_s=q)
-                    table[a, b, k] = predict_inference(case, efficiency=eff).throughput_tokens_per_s
+    for index in np.ndindex(table.shape):
+        c, m, q, x = (g[i] for g, i in zip(grids, index, strict=True))
+        with contextlib.suppress(FivelayerError):
+            eff = Efficiency(compute=c, memory=m, per_sequence_s=q, serial=x)
+            table[index] = predict_inference(case, efficiency=eff).throughput_tokens_per_s
     return table
 
 
 def _log_errors(rows: Sequence[Measurement]) -> np.ndarray:
-    """|log(pred/measured)| per grid point and row: shape (compute, memory, per-sequence, rows)."""
+    """|log(pred/measured)| per grid point and row: shape (compute, memory, per-sequence, serial, rows)."""
     tables = [np.log(_throughput_table(r) / float(r.throughput or 1.0)) for r in rows]
     errors: np.ndarray = np.abs(np.stack(tables, axis=-1))
     return errors
@@ -297,14 +306,58 @@ def _fit(rows: Sequence[Measurement]) -> Efficiency:
     errors = _log_errors(rows)
     errors = np.where(np.isnan(errors), 10.0, errors)
     score = np.median(errors, axis=-1) + 1e-3 * np.mean(errors, axis=-1)
-    a, b, k = (int(x) for x in np.unravel_index(int(np.argmin(score)), score.shape))
-    return replace(UNCALIBRATED, compute=COMPUTE_GRID[a], memory=MEMORY_GRID[b], per_sequence_s=PER_SEQUENCE_GRID[k])
+    if not any(r.stack in SERIAL_STACKS for r in rows):
+        score[..., 1:] = np.inf  # the roofline (serial 0) only
+    a, b, k, x = (int(i) for i in np.unravel_index(int(np.argmin(score)), score.shape))
+    return replace(UNCALIBRATED, compute=COMPUTE_GRID[a], memory=MEMORY_GRID[b], per_sequence_s=PER_SEQUENCE_GRID[k],
+                   serial=SERIAL_GRID[x])  # fmt: skip
+
+
+#: Suffix of the id of a step point derived from a server row (:func:`_server_step_rows`), and the scenario
+#: its validation rows are grouped under.
+STEP_POINT = "#step"
+SERVER_STEP = "server (median step)"
+
+
+@functools.cache
+def _server_step_rows() -> tuple[Measurement, ...]:
+    """One measured step of each MLPerf server/interactive row, by Little's law: a replica serving ``x``
+    output tokens/s with a median time per output token ``t`` runs ``x t`` sequences at once, so the row is a
+    fixed-batch measurement of ``x`` tokens/s at batch ``x t`` (prompts prefilled alongside, as in every
+    fixed-batch row). The replica is laid out as the inference engine and the serving simulator lay it out.
+    These points measure throughput at the batch the server actually ran, below the offline batch: the
+    shape of the step time between the two, which offline rows alone cannot tell."""
+    from fivelayer.engines.inference import InferenceCase, predict_inference
+
+    out = []
+    for r in reference_measurements():
+        if r.scenario not in ("server", "interactive") or not (r.tpot_p50_s and r.tokens_per_s and r.output_tokens):
+            continue
+        case = InferenceCase(
+            accelerator=r.accelerator, count=r.count, model=r.model, precision=r.precision,
+            input_tokens=max(1, round(r.input_tokens or 1)), output_tokens=max(1, round(r.output_tokens)),
+            input_cv=r.input_cv or 0.0, output_cv=r.output_cv or 0.0, power_limit=r.power_limit_w,
+            tp=r.tp, pp=r.pp, ep=r.ep,
+        )  # fmt: skip
+        try:
+            layout = predict_inference(case, efficiency=UNCALIBRATED)
+        except FivelayerError:
+            continue
+        devices = layout.tp * layout.pp
+        per_replica = r.tokens_per_s / (r.count // devices)
+        batch = max(1, round(per_replica * r.tpot_p50_s))
+        update = {"id": r.id + STEP_POINT, "scenario": "fixed-batch", "count": devices, "tp": layout.tp,
+                  "pp": layout.pp, "ep": layout.ep, "tokens_per_s": per_replica, "batch_size": batch,
+                  "ttft_p99_s": None, "tpot_p99_s": None}  # fmt: skip
+        out.append(r.model_copy(update=update))
+    return tuple(out)
 
 
 def _throughput_rows() -> list[Measurement]:
-    """Offline and fixed-batch throughput rows. Server rows measure latency under load: the serving
-    simulator's to check."""
-    return [r for r in reference_measurements() if r.throughput and r.scenario in ("offline", "fixed-batch")]
+    """Offline and fixed-batch throughput rows, and the step points of the server rows. The server rows'
+    latencies are the serving simulator's to check (against fits that leave the row's own step point out)."""
+    rows = [r for r in reference_measurements() if r.throughput and r.scenario in ("offline", "fixed-batch")]
+    return rows + list(_server_step_rows())
 
 
 @dataclass(frozen=True)
@@ -420,7 +473,7 @@ def fit_all() -> dict[str, Any]:
 
     def add(key: dict[str, Any], subset: Sequence[Measurement], eff: Efficiency) -> None:
         fits.append({**key, "rows": len(subset), "compute": eff.compute, "memory": eff.memory,
-                     "per_sequence_s": eff.per_sequence_s})  # fmt: skip
+                     "per_sequence_s": eff.per_sequence_s, "serial": eff.serial})  # fmt: skip
 
     add({"level": "all"}, rows, _fit(rows))
     for basis in sorted({r.sustained_rates for r in rows}):
@@ -467,6 +520,7 @@ def _shipped_fit() -> tuple[dict[_FitKey, Efficiency], float] | None:
             compute=float(f["compute"]),
             memory=float(f["memory"]),
             per_sequence_s=float(f["per_sequence_s"]),
+            serial=float(f["serial"]),
             overhead_s=float(data["overhead_s"]),
         )
         for f in data["fits"]
@@ -587,7 +641,8 @@ def validate() -> list[ValidationRow]:
             predicted: float | None = predict_inference(_case(row), efficiency=eff).throughput_tokens_per_s
         except FivelayerError:
             predicted = None
-        out.append(ValidationRow.of(row, "throughput_tokens_per_s", float(row.throughput or 0), predicted))
+        scenario = SERVER_STEP if row.id.endswith(STEP_POINT) else ""
+        out.append(ValidationRow.of(row, "throughput_tokens_per_s", float(row.throughput or 0), predicted, scenario))
     for row in _energy_rows():
         eff = replace(
             _fit_for(row.family, row.stack, throughput, exclude=row.id), power_memory_weight=_fit_power(row.id)

@@ -13,7 +13,7 @@ Model of a step on a replica of ``tp x pp`` devices (see docs/methodology/infere
               rates sustained under load where the catalog lists them, else the datasheet peak)
     memory  = bytes / (n * eta_m * bandwidth)
     comm    = TP all-reduces (2 per layer) + EP all-to-all (2 per MoE layer) over the scale-up link
-    time    = max(compute, memory) + comm + overhead + per_sequence x B
+    time    = max(compute, memory) + serial x min(compute, memory) + comm + overhead + per_sequence x B
 
 Every argument may be a NumPy array; shapes broadcast.
 """
@@ -54,6 +54,8 @@ class Efficiency:
     #: Cost per running sequence per step (scheduling, sampling, paged-KV bookkeeping), seconds.
     per_sequence_s: float = 0.0
     power_memory_weight: float = 0.6
+    #: Fraction of the shorter of compute and memory time that the longer does not hide.
+    serial: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def step_cost(
     comm_s = tp_s + ep_s + pp_s
 
     overhead_s = eff.overhead_s + eff.per_sequence_s * b + np.zeros_like(compute_s)
-    time_s = np.maximum(compute_s, memory_s) + comm_s + overhead_s
+    time_s = np.maximum(compute_s, memory_s) + eff.serial * np.minimum(compute_s, memory_s) + comm_s + overhead_s
 
     # Power follows how busy the chip is, not how close to the datasheet peak its kernels run: a kernel at
     # 40 % of peak FLOP/s still keeps the tensor cores and clocks at full power.

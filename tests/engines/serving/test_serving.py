@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,11 +43,11 @@ def _config(model: str = "llama-3.1-8b", count: int = 1, **engine: object) -> Se
     return ServingConfig(model, (ReplicaGroup(H100, count, tp=1, pp=1),), engine=EngineOptions(**engine))  # type: ignore[arg-type]
 
 
-def _timer(model: str, tp: int = 1, accelerator: str = H100) -> StepTimer:
+def _timer(model: str, tp: int = 1, accelerator: str = H100, eff: Efficiency = EFF) -> StepTimer:
     cat = default_catalog()
     work = ModelWork.of(cat.language_model(model))
     chip = ChipSpec.of(cat.accelerators.get(accelerator))
-    return StepTimer(chip, work, numeric_format("fp8"), EFF, tp=tp, pp=1, ep=1, max_context=work.max_context_tokens,
+    return StepTimer(chip, work, numeric_format("fp8"), eff, tp=tp, pp=1, ep=1, max_context=work.max_context_tokens,
                      max_tokens=8192, max_seqs=256)  # fmt: skip
 
 
@@ -75,6 +77,17 @@ def test_decode_run_equals_single_steps() -> None:
     times, energies = timer.decode_run(37, 1000.5, 1.0, 5)
     for i in range(5):
         assert (times[i], energies[i]) == pytest.approx(timer.reference(37, 1000.5 + i, 0, 0), rel=1e-9)
+
+
+def test_step_tables_follow_the_serial_share() -> None:
+    # The TensorRT-LLM fits pay part or all of the shorter of compute and memory on top (Efficiency.serial).
+    for serial in (0.5, 1.0):
+        timer = _timer("llama-3.1-8b", eff=replace(EFF, serial=serial))
+        for b, c, p, lp in ((1, 100.0, 0, 0.0), (200, 3000.5, 0, 0.0), (64, 800.0, 4000, 700.0)):
+            assert timer.step(b, c, p, lp) == pytest.approx(timer.reference(b, c, p, lp), rel=1e-9)
+        times, energies = timer.decode_run(37, 1000.5, 1.0, 3)
+        for i in range(3):
+            assert (times[i], energies[i]) == pytest.approx(timer.reference(37, 1000.5 + i, 0, 0), rel=1e-9)
 
 
 # --- hand-worked timelines ---------------------------------------------------------------------------

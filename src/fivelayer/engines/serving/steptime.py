@@ -12,9 +12,10 @@ its components as tables that are exact by the structure of the model:
   step (experts touched, for MoE), KV reads on ``b`` and ``c``;
 - ``communication_s = X(T)`` and ``overhead_s = O(b)``.
 
-``time = max(compute, memory) + communication + overhead`` as in :func:`step_cost`; energy uses the same
-power model (:func:`fivelayer.chips.device_power_w`). :meth:`StepTimer.check` compares the tables against
-direct :func:`step_cost` calls at random points (the simulator runs it at construction).
+``time = max(compute, memory) + serial x min(compute, memory) + communication + overhead`` as in
+:func:`step_cost`; energy uses the same power model (:func:`fivelayer.chips.device_power_w`).
+:meth:`StepTimer.check` compares the tables against direct :func:`step_cost` calls at random points (the
+simulator runs it at construction).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class StepTimer:
         self._idle = float(chip.idle_power_w)
         self._dyn = float(chip.tdp_w - chip.idle_power_w)
         self._w = float(eff.power_memory_weight)
+        self._serial = float(eff.serial)
         self._range = (self._idle + self._dyn) - self._idle  # TDP - idle, rounded as device_power_w rounds it
 
     # --- exact reference -------------------------------------------------------------------------------
@@ -146,7 +148,8 @@ class StepTimer:
         t = int(b + p + 0.5)
         compute = b * cdv + p * cpv
         memory = self._m0_l[t] + b * kdv + p * self._kp
-        time = (compute if compute > memory else memory) + self._x_l[t] + self._o_l[int(b + 0.5)]
+        longer, shorter = (compute, memory) if compute > memory else (memory, compute)
+        time = longer + self._serial * shorter + self._x_l[t] + self._o_l[int(b + 0.5)]
         activity = (compute + self._w * memory) / time
         power = self._idle + self._dyn * (1.0 if activity > 1.0 else activity)
         return time, power * time * self.devices
@@ -174,7 +177,7 @@ class StepTimer:
         else:
             compute = b * cdv
             memory = self._m0[t] + b * kdv
-        time = np.maximum(compute, memory) + self._x[t] + self._o[b]
+        time = np.maximum(compute, memory) + self._serial * np.minimum(compute, memory) + self._x[t] + self._o[b]
         # The power model of :func:`device_power_w`, inlined (this runs once per decode run).
         activity = compute / time + self._w * (memory / time)
         power = self._idle + self._range * np.minimum(activity, 1.0)

@@ -7,7 +7,9 @@ lengths drawn (lognormal) around the dataset's means with its coefficients of va
 MLPerf's LoadGen runs (600 s), p99 and median over every request. Each submission is scheduled as its own
 published harness code schedules it, where the row records that (``harness``: chunked prefill or not,
 tokens per step, running sequences, the router, a batching front end); elsewhere as vLLM does by default
-(chunked prefill, least outstanding work). What can and cannot be checked, honestly:
+(chunked prefill, least outstanding work). Step times come from the fit of the row's family and serving stack
+that leaves the row's own median step out (the server rows' steps are fit rows, by Little's law; see
+:func:`fivelayer.engines.calibration._server_step_rows`). What can and cannot be checked, honestly:
 
 - MLPerf submitters raise the server load until the p99 latencies approach their limits, at 80-99 % of
   the same system's offline throughput. There a p99 latency is very sensitive to load (it grows as
@@ -34,7 +36,16 @@ from typing import Any
 from fivelayer.applications.workload import poisson_arrivals
 from fivelayer.core.errors import FivelayerError
 from fivelayer.core.streams import RandomStreams
-from fivelayer.engines.calibration import Measurement, ValidationRow, _reference_file, reference_measurements
+from fivelayer.engines.calibration import (
+    STEP_POINT,
+    Measurement,
+    ValidationRow,
+    _fit_for,
+    _fit_power,
+    _reference_file,
+    _throughput_rows,
+    reference_measurements,
+)
 from fivelayer.models.step import Efficiency
 
 __all__ = ["SERVER_VALIDATION_REQUESTS", "validate_serving"]
@@ -74,10 +85,11 @@ def _offline_twin(row: Measurement) -> Measurement | None:
 
 
 def _efficiency(row: Measurement) -> Efficiency:
-    """The fitted efficiency of the row's accelerator family, as the simulator takes it by default."""
-    from fivelayer.engines.calibration import fitted_efficiency
-
-    return fitted_efficiency(row.family, None)
+    """The fit of the row's accelerator family and serving stack on every throughput row but the row's own step
+    point (its median TPOT, :func:`fivelayer.engines.calibration._server_step_rows`): leave-one-out, as every
+    validation row."""
+    fit = _fit_for(row.family, row.stack, _throughput_rows(), exclude=row.id + STEP_POINT)
+    return replace(fit, power_memory_weight=_fit_power(None))
 
 
 def _capacity(row: Measurement, input_tokens: float, efficiency: Efficiency) -> float:
