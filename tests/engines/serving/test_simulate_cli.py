@@ -121,6 +121,8 @@ def test_batching_front_end_on_the_command_line(cli: Cli) -> None:
     assert any("batching front end" in a for a in held["assumptions"])
     bad = cli(*args, "--dispatch-batch", "0")
     assert bad.code == 2 and "--dispatch-batch" in bad.stderr and "Traceback" not in bad.stderr
+    endless = cli(*args, "--dispatch-timeout", "inf")  # named by its option, not by the Python field
+    assert endless.code == 2 and "--dispatch-timeout" in endless.stderr and "Traceback" not in endless.stderr
 
 
 def test_multi_step_scheduling_on_the_command_line(cli: Cli) -> None:

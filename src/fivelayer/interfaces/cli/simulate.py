@@ -66,7 +66,11 @@ def simulate_cmd(
     ] = 1,
     dispatch_timeout: Annotated[
         float,
-        typer.Option(min=0.0, help="Seconds the batching front end waits after a send before it sends a partial batch"),
+        typer.Option(
+            min=0.0,
+            max=86_400.0,
+            help="Seconds the batching front end waits after a send before it sends a partial batch (at most a day)",
+        ),
     ] = 0.0,
     max_num_seqs: Annotated[int | None, typer.Option(help="Running sequences per replica (default 256)")] = None,
     max_batched_tokens: Annotated[int, typer.Option(help="Token budget per step")] = 8192,
