@@ -88,18 +88,19 @@ def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path, monkeypatch:
 def test_offline_calibration_slows_every_step_by_the_capacity_error() -> None:
     """The offline-calibrated replica of a one-GPU layout (TP1: no communication) runs every step ``k`` times
     longer, so its capacity is the uncalibrated one over ``k``; ``k`` is therefore the ratio of the predicted
-    to the published Offline throughput (Dell XE9680 H200, MLPerf v5.1: 8 x TP1)."""
+    to the published Offline throughput (Dell XE9680 H200, MLPerf v5.1: 8 x TP1, at most 2,048 sequences)."""
     from fivelayer.engines.serving import validation as serving_validation
 
-    rows = {r.id: (r, n) for r, n in serving_validation._server_rows()}
-    row, input_tokens = rows["mlperf-inf-v5.1-llama2-70b-99-server-h200-dell"]
+    rows = {r.id: r for r, _ in serving_validation._server_rows()}
+    row = rows["mlperf-inf-v5.1-llama2-70b-99-server-h200-dell"]
     twin = serving_validation._offline_twin(row)
-    assert row.tp == 1 and row.pp == 1 and twin is not None and twin.tokens_per_s is not None and input_tokens
-    predicted = serving_validation._capacity(row, input_tokens, serving_validation._efficiency(row))
-    eff, factor = serving_validation.offline_calibrated(row, input_tokens, twin.tokens_per_s)
-    assert serving_validation._capacity(row, input_tokens, eff) == pytest.approx(twin.tokens_per_s, rel=1e-3)
-    assert factor == pytest.approx(predicted / twin.tokens_per_s, rel=2e-3)
+    assert twin is not None and twin.tokens_per_s is not None
+    assert (twin.tp, twin.pp, twin.batch_size) == (1, 1, 2048)
     base = serving_validation._efficiency(row)
+    predicted = serving_validation._capacity(twin, base)
+    eff, factor = serving_validation.offline_calibrated(row, twin)
+    assert serving_validation._capacity(twin, eff) == pytest.approx(twin.tokens_per_s, rel=1e-3)
+    assert factor == pytest.approx(predicted / twin.tokens_per_s, rel=2e-3)
     assert eff.compute * factor == pytest.approx(base.compute)
     assert eff.overhead_s == pytest.approx(base.overhead_s * factor)
 

@@ -61,6 +61,21 @@ def test_serial_share_pays_that_share_of_the_shorter_time(catalog: CatalogSet) -
     assert float(np.max(serial.communication_s)) == 0.0
 
 
+def test_batch_size_caps_the_offline_batch(catalog: CatalogSet) -> None:
+    """In offline mode a batch size is the engine's cap (max_num_seqs / TensorRT-LLM max_batch_size), as MLPerf
+    configurations set it: NVIDIA's v4.1 H200 Offline runs at most 806 sequences per GPU (configs/llama2-70b)."""
+    base = {"accelerator": "h200-sxm", "count": 8, "model": "llama-2-70b", "input_tokens": 222, "output_tokens": 294,
+            "tp": 1, "pp": 1}  # fmt: skip
+    free = predict_inference(InferenceCase(**base), catalog, EFF)
+    capped = predict_inference(InferenceCase(**base, batch_size=806), catalog, EFF)
+    small = predict_inference(InferenceCase(**base, batch_size=8), catalog, EFF)
+    assert free.batch_size > 806 >= capped.batch_size and small.batch_size == 8
+    assert small.throughput_tokens_per_s < capped.throughput_tokens_per_s <= free.throughput_tokens_per_s
+    # A cap above what memory holds changes nothing.
+    roomy = predict_inference(InferenceCase(**base, batch_size=100_000), catalog, EFF)
+    assert roomy.throughput_tokens_per_s == free.throughput_tokens_per_s
+
+
 def test_energy_is_power_times_time(catalog: CatalogSet) -> None:
     chip = ChipSpec.of(catalog.accelerators.get("h200-sxm"))
     work = ModelWork.of(catalog.language_model("llama-3.1-8b"))

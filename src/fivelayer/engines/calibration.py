@@ -264,7 +264,7 @@ def _case(row: Measurement) -> Any:
         input_tokens=max(1, round(row.input_tokens or 1)),
         output_tokens=max(1, round(row.output_tokens or 1)),
         mode=mode,
-        batch_size=row.batch_size if mode == "fixed-batch" else None,
+        batch_size=row.batch_size if mode in ("fixed-batch", "offline") else None,  # offline: the engine's cap
         ttft_slo=row.ttft_p99_s if mode == "server" else None,
         tpot_slo=row.tpot_p99_s if mode == "server" else None,
         input_cv=row.input_cv or 0.0,

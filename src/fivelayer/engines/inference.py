@@ -9,6 +9,9 @@ best by the mode's rule:
 - ``server``: the highest throughput whose estimated p99 TTFT and TPOT meet the targets;
 - ``fixed-batch``: ``batch_size`` concurrent sequences per replica, as ``max_num_seqs`` would run.
 
+In ``offline`` and ``server`` modes a ``batch_size`` is the engine's cap on running sequences per replica
+(``max_num_seqs``, TensorRT-LLM's ``max_batch_size``): no candidate runs more.
+
 Steady state of continuous batching: each step decodes one token for each of the ``B`` running sequences
 and prefills ``B x input/output`` prompt tokens (each request's prompt once per ``output`` decodes). The
 mean context of a running sequence is ``input + output/2``.
@@ -274,7 +277,7 @@ def predict_inference(
             if same.any():
                 ok &= ~same | (layouts.pp == layouts.pp[same].min())
     layouts = _Layouts(layouts.tp[ok], layouts.pp[ok], layouts.ep[ok])
-    max_batch = np.minimum(max_batch[ok], MAX_BATCH)
+    max_batch = np.minimum(max_batch[ok], MAX_BATCH if case.mode == "fixed-batch" else case.batch_size or MAX_BATCH)
     n = layouts.tp * layouts.pp
     replicas = np.floor(case.count / n)
 

@@ -78,10 +78,12 @@ def _server_rows() -> list[tuple[Measurement, float | None]]:
 
 
 def _offline_twin(row: Measurement) -> Measurement | None:
-    """The same submission's Offline result (same benchmark round, system and model), if published."""
-    rows, _ = _reference_file()
+    """The same submission's Offline result (same benchmark round, system and model), if published, with its
+    dataset's lengths."""
     twin_id = row.id.replace("-server-", "-offline-")
-    return next((r for r in rows if r.id == twin_id and r.scenario == "offline" and r.tokens_per_s), None)
+    return next(
+        (r for r in reference_measurements() if r.id == twin_id and r.scenario == "offline" and r.tokens_per_s), None
+    )
 
 
 def _efficiency(row: Measurement) -> Efficiency:
@@ -92,17 +94,13 @@ def _efficiency(row: Measurement) -> Efficiency:
     return replace(fit, power_memory_weight=_fit_power(None))
 
 
-def _capacity(row: Measurement, input_tokens: float, efficiency: Efficiency) -> float:
-    """Analytic offline output tokens/s of the row's system at ``efficiency``."""
-    from fivelayer.engines.inference import InferenceCase, predict_inference
+def _capacity(offline: Measurement, efficiency: Efficiency) -> float:
+    """Analytic output tokens/s of an Offline row's system, as it ran (its layout and batch cap where the row
+    states them), at ``efficiency``."""
+    from fivelayer.engines.calibration import _case
+    from fivelayer.engines.inference import predict_inference
 
-    case = InferenceCase(
-        accelerator=row.accelerator, count=row.count, model=row.model, precision=row.precision,
-        input_tokens=max(1, round(input_tokens)), output_tokens=max(1, round(row.output_tokens or 1)),
-        tp=row.tp, pp=row.pp, ep=row.ep, input_cv=row.input_cv or 0.0, output_cv=row.output_cv or 0.0,
-        power_limit=row.power_limit_w,
-    )  # fmt: skip
-    return predict_inference(case, efficiency=efficiency).throughput_tokens_per_s
+    return predict_inference(_case(offline), efficiency=efficiency).throughput_tokens_per_s
 
 
 def _slowed(eff: Efficiency, factor: float) -> Efficiency:
@@ -112,13 +110,15 @@ def _slowed(eff: Efficiency, factor: float) -> Efficiency:
                    per_sequence_s=eff.per_sequence_s * factor)  # fmt: skip
 
 
-def offline_calibrated(row: Measurement, input_tokens: float, offline_tokens_per_s: float) -> tuple[Efficiency, float]:
-    """The row's efficiency slowed (or sped up) by one factor until the system's analytic offline capacity
-    equals ``offline_tokens_per_s`` (the same system's published Offline result); and the factor."""
+def offline_calibrated(row: Measurement, offline: Measurement) -> tuple[Efficiency, float]:
+    """The server row's efficiency slowed (or sped up) by one factor until its system's analytic offline
+    throughput equals the same submission's published Offline result (``offline``: its layout, batch cap and
+    lengths); and the factor."""
+    assert offline.tokens_per_s is not None
     base = _efficiency(row)
     factor = 1.0
     for _ in range(12):
-        ratio = _capacity(row, input_tokens, _slowed(base, factor)) / offline_tokens_per_s
+        ratio = _capacity(offline, _slowed(base, factor)) / offline.tokens_per_s
         factor *= ratio
         if abs(ratio - 1.0) <= CALIBRATION_TOLERANCE:
             break
@@ -215,7 +215,7 @@ def validate_serving(
             with contextlib.suppress(FivelayerError):
                 summary = _simulate_row(row, input_tokens, requests, seed, duration_s=duration_s)
                 if twin is not None and twin.tokens_per_s:
-                    eff, _ = offline_calibrated(row, input_tokens, twin.tokens_per_s)
+                    eff, _ = offline_calibrated(row, twin)
                     calibrated = _simulate_row(row, input_tokens, requests, seed, duration_s, eff)
         measures = (("ttft", "p99", row.ttft_p99_s), ("tpot", "p99", row.tpot_p99_s),
                     ("ttft", "p50", row.ttft_p50_s), ("tpot", "p50", row.tpot_p50_s))  # fmt: skip

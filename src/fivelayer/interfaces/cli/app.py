@@ -271,7 +271,10 @@ def predict_inference_cmd(
     input_tokens: Annotated[int, typer.Option(help="Prompt tokens per request")] = 1024,
     output_tokens: Annotated[int, typer.Option(help="Generated tokens per request")] = 256,
     mode: Annotated[str, typer.Option(help="offline, server or fixed-batch")] = "offline",
-    batch_size: Annotated[int | None, typer.Option(help="Concurrent sequences per replica (fixed-batch)")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Concurrent sequences per replica (fixed-batch); the most per replica in the other modes"),
+    ] = None,
     tp: Annotated[int | None, typer.Option(help="Tensor-parallel degree (default: searched)")] = None,
     pp: Annotated[int | None, typer.Option(help="Pipeline-parallel degree (default: searched)")] = None,
     ep: Annotated[int | None, typer.Option(help="Expert-parallel degree (default: searched)")] = None,
