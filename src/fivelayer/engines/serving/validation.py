@@ -150,7 +150,8 @@ def _simulate_row(
     efficiency: Efficiency | None = None,
 ) -> dict[str, Any]:
     """Simulate ``row`` at its published load for MLPerf's minimum duration, with ``efficiency`` (default: the
-    family's fit), and return the p99 TTFT and TPOT over every request, as LoadGen does."""
+    leave-one-out fit of its family and stack, :func:`_efficiency`), and return the p99 TTFT and TPOT over every
+    request, as LoadGen does."""
     from fivelayer.applications.application import TokenLengths
     from fivelayer.applications.workload import Workload, sample_lengths
     from fivelayer.catalog import default_catalog
