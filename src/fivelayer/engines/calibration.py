@@ -50,7 +50,7 @@ COMPUTE_GRID = tuple(float(x) for x in np.round(np.linspace(0.25, 0.95, 8), 3))
 MEMORY_GRID = tuple(float(x) for x in np.round(np.linspace(0.45, 0.95, 6), 3))
 PER_SEQUENCE_GRID = (0.0, 5e-6, 10e-6, 20e-6, 40e-6)
 #: Fraction of the shorter of compute and memory time a step pays on top of the longer (0: the roofline).
-SERIAL_GRID = (0.0, 0.5, 1.0)
+SERIAL_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Serving stacks whose fits may choose a serial fraction above 0. TensorRT-LLM's MLPerf server runs give the
 #: steps it ran below the offline batch (:func:`_server_step_rows`), which identify the fraction. For the vLLM
 #: stacks a free fraction made leave-one-out errors worse (the ML.ENERGY batch sweeps 13 % -> 26 %; AMD's own
