@@ -102,7 +102,7 @@ def test_dask_gives_the_same_table(tmp_path: Path) -> None:
     study = load_study(_write(tmp_path))
     local = run_study(study).table
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)  # fmt: skip
+                                       dashboard_address=":0")  # fmt: skip
     out = tmp_path / "dask.duckdb"
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:

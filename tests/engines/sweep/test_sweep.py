@@ -190,7 +190,7 @@ def test_dask_gives_the_same_table_and_survives_a_dead_worker(tmp_path: Path) ->
     study = load_study(path)
     local = run_study(study).table
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)  # fmt: skip
+                                       dashboard_address=":0")  # fmt: skip
     client = distributed.Client(cluster)
     pids = client.run(os.getpid)
     killed: list[int] = []

@@ -349,8 +349,10 @@ def _dask_chunks(source: dict[str, str], todo: list[int], scheduler: str | None,
         raise FivelayerError("the Dask backend needs dask[distributed]: pip install 'fivelayer[sweep]'") from None
     cluster: Any = None
     if scheduler is None:
+        # ":0": the scheduler's HTTP server (which runs even without a dashboard) on a free port, so that another
+        # Dask cluster on this machine (port 8787) does not stop this one.
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)  # fmt: skip
+                               dashboard_address=":0")  # fmt: skip
         client = distributed.Client(cluster)
     else:
         try:
