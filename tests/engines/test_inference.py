@@ -59,6 +59,11 @@ def test_serial_share_pays_that_share_of_the_shorter_time(catalog: CatalogSet) -
     np.testing.assert_allclose(serial.time_s, serial.compute_s + serial.memory_s + rest, rtol=1e-12)
     # One H200, TP1: no communication; the time per extra sequence at large batches is the serial slope.
     assert float(np.max(serial.communication_s)) == 0.0
+    # The prediction names the share among its assumptions, and the roofline says nothing of it.
+    case = InferenceCase(accelerator="h200-sxm", count=1, model="llama-2-70b", tp=1, pp=1)
+    named = predict_inference(case, catalog, replace(EFF, serial=0.5)).assumptions
+    assert any("0.5 of the shorter of compute and memory time" in a for a in named)
+    assert not any("shorter of compute" in a for a in predict_inference(case, catalog, EFF).assumptions)
 
 
 def test_batch_size_caps_the_offline_batch(catalog: CatalogSet) -> None:

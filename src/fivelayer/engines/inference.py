@@ -420,8 +420,14 @@ def _prediction(
             if chip_record.sustained_flops
             else "peak FLOP/s"
         )
-        + f", {eff.memory:.2f} of peak bandwidth, {eff.overhead_s * 1e3:.1f} ms per step "
-        f"({chip_record.family} family calibration)",
+        + f", {eff.memory:.2f} of peak bandwidth, {eff.overhead_s * 1e3:.1f} ms per step"
+        + (f" + {eff.per_sequence_s * 1e6:g} us per running sequence" if eff.per_sequence_s else "")
+        + (
+            f", {eff.serial:g} of the shorter of compute and memory time paid on top of the longer (0: the roofline)"
+            if eff.serial
+            else ""
+        )
+        + f" ({chip_record.family} family calibration)",
     ]
     if case.power_limit is not None:
         assumptions.append(
