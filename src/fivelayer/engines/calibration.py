@@ -327,20 +327,14 @@ def _server_step_rows() -> tuple[Measurement, ...]:
     fixed-batch row). The replica is laid out as the inference engine and the serving simulator lay it out.
     These points measure throughput at the batch the server actually ran, below the offline batch: the
     shape of the step time between the two, which offline rows alone cannot tell."""
-    from fivelayer.engines.inference import InferenceCase, predict_inference
+    from fivelayer.engines.inference import predict_inference
 
     out = []
     for r in reference_measurements():
         if r.scenario not in ("server", "interactive") or not (r.tpot_p50_s and r.tokens_per_s and r.output_tokens):
             continue
-        case = InferenceCase(
-            accelerator=r.accelerator, count=r.count, model=r.model, precision=r.precision,
-            input_tokens=max(1, round(r.input_tokens or 1)), output_tokens=max(1, round(r.output_tokens)),
-            input_cv=r.input_cv or 0.0, output_cv=r.output_cv or 0.0, power_limit=r.power_limit_w,
-            tp=r.tp, pp=r.pp, ep=r.ep,
-        )  # fmt: skip
-        try:
-            layout = predict_inference(case, efficiency=UNCALIBRATED)
+        try:  # the layout as the engine lays the system out (the row's own tp/pp where it states them)
+            layout = predict_inference(_case(r.model_copy(update={"scenario": "offline"})), efficiency=UNCALIBRATED)
         except FivelayerError:
             continue
         devices = layout.tp * layout.pp
