@@ -177,6 +177,7 @@ def test_a_configuration_that_cannot_be_served_is_an_infeasible_row() -> None:
         (("  count: 2\n", "  count: 2\n  trace: missing.csv\n"), "(simulation.trace)"),
         (("  count: 2\n", "  count: 2\n  precision: fp9\n"), "Unknown precision 'fp9'"),
         (("  count: 2\n", "  count: 2\n  burstiness: -0.5\n"), "(simulation.burstiness)"),
+        (("  count: 2\n", "  count: 2\n  dispatch_timeout: .inf\n"), "(simulation.dispatch_timeout)"),
         (("    values: [5, 40]", "    distribution: {kind: uniform, low: 2, high: 50}"), "distributions are for"),
         (("    values: [5, 40]", "    range: [40, 5]"), "empty range for rate"),
         (("chunk_size: 2\n", "chunk_size: 2\noutputs: [goodput_request_per_s]\n"), "'goodput_requests_per_s'"),

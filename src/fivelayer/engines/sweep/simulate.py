@@ -88,7 +88,9 @@ class SimulationInputs(Strict):
     prefill_count: int | None = Field(default=None, ge=1, description="accelerators in a separate prefill pool")
     router: Literal["round-robin", "least-outstanding", "kv-aware"] = "least-outstanding"
     dispatch_batch: int = Field(default=1, ge=1, description="requests a batching front end gathers (1: none)")
-    dispatch_timeout: float = Field(default=0.0, ge=0, description="longest the front end waits between sends, s")
+    dispatch_timeout: float = Field(
+        default=0.0, ge=0, le=86_400, description="longest the front end waits between sends, s (at most a day)"
+    )
     max_num_seqs: int | None = Field(default=None, ge=1, description="running sequences per replica (default 256)")
     max_batched_tokens: int = Field(default=8192, ge=1, description="token budget per step")
     chunked_prefill: bool = True
