@@ -69,6 +69,7 @@ def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path, monkeypatch:
     from fivelayer.engines.serving import validation as serving_validation
 
     monkeypatch.setattr(serving_validation, "MAX_SERVER_VALIDATION_REQUESTS", 2000)  # speed, not accuracy
+    monkeypatch.setattr(serving_validation, "MAX_LOAD_RUNS", 1)  # the search is tested on its own below
     out = tmp_path / "validation.md"
     result = cli("validate", "--markdown", str(out), "--json", "--quick")
     assert result.code == 0, result.stderr
@@ -83,6 +84,8 @@ def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path, monkeypatch:
     assert {(h200, "ttft_p50_s@60s"), (h200, "tpot_p50_s@offline-calibrated@60s")} <= kinds  # the logs' medians too
     lone = "mlperf-inf-v5.0-llama2-70b-99.9-server-h200-nvidia"
     assert (lone, "tpot_p99_s@60s") in kinds and (lone, "tpot_p99_s@offline-calibrated@60s") not in kinds
+    # The inverse check: the load at which the simulated median TPOT is the measured one, for every row.
+    assert {(h200, "tokens_per_s@measured-tpot-p50@60s"), (lone, "tokens_per_s@measured-tpot-p50@60s")} <= kinds
 
 
 def test_offline_calibration_slows_every_step_by_the_capacity_error() -> None:
@@ -131,6 +134,32 @@ def test_server_validation_schedules_as_the_submission_harness_did() -> None:
     free = serving_validation._simulate_row(row.model_copy(update={"harness": None}), row.input_tokens or 0.0, 100,
                                             0, duration_s=60.0)  # fmt: skip
     assert held["ttft_s"]["p50"] > free["ttft_s"]["p50"] + 0.1
+
+
+def test_load_at_the_measured_tpot_brackets_it() -> None:
+    """The inverse check: the load at which the simulated median TPOT equals the measured one. One MI300X
+    (MLPerf v4.1, 60 s runs for speed): just below the answer the simulation is faster than measured, just
+    above it slower; a row whose measured TPOT is the simulated one at its published load gets 1 without a
+    second run; a TPOT no load reaches gets None."""
+    from fivelayer.engines.serving import validation as serving_validation
+
+    row = next(r for r in reference_measurements() if r.id == "mlperf-inf-v4.1-llama2-70b-99-server-mi300x-1gpu-amd")
+    n_in = row.input_tokens or 0.0
+
+    def tpot(load: float, measured: Any = row) -> float:
+        summary = serving_validation._simulate_row(measured, n_in, 100, 0, duration_s=60.0, load=load)
+        return float(summary["tpot_s"]["p50"])
+
+    load = serving_validation.load_at_measured_tpot(row, n_in, 100, 0, duration_s=60.0)
+    assert load is not None and 0.5 < load < 2.0
+    target = row.tpot_p50_s or 0.0
+    assert tpot(load * 0.98) < target < tpot(load * 1.02)
+    at_stated = serving_validation._simulate_row(row, n_in, 100, 0, duration_s=60.0)
+    same = row.model_copy(update={"tpot_p50_s": at_stated["tpot_s"]["p50"]})
+    assert serving_validation.load_at_measured_tpot(same, n_in, 100, 0, duration_s=60.0, at_stated=at_stated) == 1.0
+    for unreachable in (1e-4, 100.0):  # faster than one sequence's step; slower than a full batch's
+        never = row.model_copy(update={"tpot_p50_s": unreachable})
+        assert serving_validation.load_at_measured_tpot(never, n_in, 100, 0, duration_s=60.0) is None
 
 
 @pytest.mark.parametrize("model", ["llama-3.1-70b", "mixtral-8x7b", "deepseek-r1"])

@@ -30,6 +30,7 @@ that leaves the row's own median step out (the server rows' steps are fit rows, 
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -48,7 +49,7 @@ from fivelayer.engines.calibration import (
 )
 from fivelayer.models.step import Efficiency
 
-__all__ = ["SERVER_VALIDATION_REQUESTS", "validate_serving"]
+__all__ = ["LOAD_AT_TPOT", "SERVER_VALIDATION_REQUESTS", "load_at_measured_tpot", "validate_serving"]
 
 #: Fewest and most requests simulated per reference row. Between the two, a run lasts as MLPerf's does:
 #: LoadGen issues server queries for at least 600 s (mlcommons/inference loadgen/mlperf.conf, min_duration
@@ -63,6 +64,18 @@ CALIBRATION_TOLERANCE = 1e-3
 #: Tokens per step where a submission does not publish its own (assumption: large enough not to bind at the
 #: MLPerf prompt lengths).
 DEFAULT_SERVER_TOKENS_PER_STEP = 16384
+#: The search for the load at the measured median TPOT (:func:`load_at_measured_tpot`): it stops when the
+#: bracketing loads are this close (relative) or the simulated median TPOT is within TPOT_TOLERANCE (log) of
+#: the measured one; it steps the load by LOAD_STEP until the measured TPOT is bracketed, within LOAD_RANGE
+#: times the published load, in at most MAX_LOAD_RUNS simulations beyond the one at the published load.
+LOAD_TOLERANCE = 0.01
+TPOT_TOLERANCE = 0.01
+LOAD_STEP = 1.1
+LOAD_RANGE = (0.25, 2.0)
+MAX_LOAD_RUNS = 5
+#: Kind of the rows of :func:`load_at_measured_tpot`: measured, the published load (output tokens/s); predicted,
+#: the load at which the simulation's median TPOT equals the measured one (none: not reached).
+LOAD_AT_TPOT = "tokens_per_s@measured-tpot-p50"
 
 
 def _server_rows() -> list[tuple[Measurement, float | None]]:
@@ -148,10 +161,11 @@ def _simulate_row(
     seed: int,
     duration_s: float = MLPERF_MIN_DURATION_S,
     efficiency: Efficiency | None = None,
+    load: float = 1.0,
 ) -> dict[str, Any]:
-    """Simulate ``row`` at its published load for MLPerf's minimum duration, with ``efficiency`` (default: the
-    leave-one-out fit of its family and stack, :func:`_efficiency`), and return the p99 TTFT and TPOT over every
-    request, as LoadGen does."""
+    """Simulate ``row`` at ``load`` times its published load for MLPerf's minimum duration, with ``efficiency``
+    (default: the leave-one-out fit of its family and stack, :func:`_efficiency`), and return the p99 TTFT and
+    TPOT over every request, as LoadGen does."""
     from fivelayer.applications.application import TokenLengths
     from fivelayer.applications.workload import Workload, sample_lengths
     from fivelayer.catalog import default_catalog
@@ -160,7 +174,7 @@ def _simulate_row(
 
     assert row.tokens_per_s is not None and row.output_tokens is not None
     eff = efficiency or _efficiency(row)
-    rate = row.tokens_per_s / row.output_tokens
+    rate = load * row.tokens_per_s / row.output_tokens
     requests = int(min(MAX_SERVER_VALIDATION_REQUESTS, max(requests, rate * duration_s)))
     streams = RandomStreams(seed)
     arrivals = poisson_arrivals(rate, requests, streams.generator(f"validation:{row.id}"))
@@ -192,6 +206,63 @@ def _simulate_row(
     return {"requests": requests, **summary}
 
 
+def load_at_measured_tpot(
+    row: Measurement,
+    input_tokens: float,
+    requests: int,
+    seed: int,
+    duration_s: float = MLPERF_MIN_DURATION_S,
+    at_stated: dict[str, Any] | None = None,
+) -> float | None:
+    """The multiple of the row's published load at which the simulated median TPOT equals the measured one
+    (leave-one-out fit, as :func:`_simulate_row`), to :data:`LOAD_TOLERANCE`; None where no load in
+    :data:`LOAD_RANGE` reaches it (the simulation stays faster up to its capacity, or slower at light load).
+
+    The inverse of the check at the stated load, and well conditioned where that one is not: near capacity a
+    load error of a few per cent moves the median TPOT by tens of per cent, while this answer moves by that
+    few per cent. It is also the sizing question asked of the simulator: what load does this system carry at
+    this latency? ``at_stated``: the simulation at the published load, if already run."""
+    target = row.tpot_p50_s
+    if not target:
+        return None
+    low: tuple[float, float] | None = None  # the largest load simulated faster than measured, and its gap
+    high: tuple[float, float] | None = None  # the smallest load simulated slower
+    load = 1.0
+    previous: tuple[float, float] | None = None  # the run before, while not bracketed
+    summary = at_stated or _simulate_row(row, input_tokens, requests, seed, duration_s)
+    for run in range(MAX_LOAD_RUNS + 1):
+        gap = math.log(summary["tpot_s"]["p50"] / target)
+        if abs(gap) <= TPOT_TOLERANCE:
+            return load
+        if gap < 0:
+            low = (load, gap) if low is None or load > low[0] else low
+        else:
+            high = (load, gap) if high is None or load < high[0] else high
+        if low is not None and high is not None:
+            (x0, g0), (x1, g1) = (math.log(low[0]), low[1]), (math.log(high[0]), high[1])
+            root = x0 - g0 * (x1 - x0) / (g1 - g0)
+            if high[0] / low[0] - 1.0 <= LOAD_TOLERANCE or run == MAX_LOAD_RUNS:
+                return math.exp(root)
+            load = math.exp(min(max(root, x0 + 0.1 * (x1 - x0)), x1 - 0.1 * (x1 - x0)))
+        else:  # not bracketed yet: step towards the measured TPOT, by the secant through the last two runs
+            up = low is not None
+            if up and not summary["sustainable"]:
+                return None  # past the simulated capacity and still faster than measured
+            step = LOAD_STEP
+            if previous is not None and previous[1] != gap and previous[0] != load:
+                slope = (gap - previous[1]) / math.log(load / previous[0])
+                if slope * (1 if up else -1) > 0:
+                    step = min(max(math.exp(abs(gap / slope)) * (1 + LOAD_TOLERANCE), LOAD_STEP**0.5), LOAD_STEP**3)
+            previous = (load, gap)
+            load = load * step if up else load / step
+            if not LOAD_RANGE[0] <= load <= LOAD_RANGE[1]:
+                return None
+        if run == MAX_LOAD_RUNS:
+            return None
+        summary = _simulate_row(row, input_tokens, requests, seed, duration_s, load=load)
+    return None
+
+
 def validate_serving(
     assumed_input_tokens: float | None = None,
     requests: int = SERVER_VALIDATION_REQUESTS,
@@ -211,10 +282,12 @@ def validate_serving(
             suffix += f"@input={assumed_input_tokens:g}"
         summary: dict[str, Any] | None = None
         calibrated: dict[str, Any] | None = None
+        load: float | None = None
         twin = _offline_twin(row)
         if input_tokens is not None:
             with contextlib.suppress(FivelayerError):
                 summary = _simulate_row(row, input_tokens, requests, seed, duration_s=duration_s)
+                load = load_at_measured_tpot(row, input_tokens, requests, seed, duration_s, at_stated=summary)
                 if twin is not None and twin.tokens_per_s:
                     eff, _ = offline_calibrated(row, twin)
                     calibrated = _simulate_row(row, input_tokens, requests, seed, duration_s, eff)
@@ -230,4 +303,7 @@ def validate_serving(
             for label, result in runs:
                 predicted = None if result is None else result[metric + "_s"][percentile]
                 out.append(ValidationRow.of(row, label, float(measured), predicted))
+        if row.tpot_p50_s and row.tokens_per_s and summary is not None:
+            at_load = None if load is None else load * row.tokens_per_s
+            out.append(ValidationRow.of(row, LOAD_AT_TPOT + suffix, float(row.tokens_per_s), at_load))
     return out

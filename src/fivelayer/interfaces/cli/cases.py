@@ -158,8 +158,11 @@ def validation_markdown(rows: Sequence[Any], summary: Sequence[dict[str, Any]]) 
         "| id | kind | family | measured | predicted | error | source |",
         "|---|---|---|---:|---:|---:|---|",
     ]
+    from fivelayer.engines.serving.validation import LOAD_AT_TPOT
+
     for r in rows:
-        predicted = "infeasible" if r.predicted is None else f"{r.predicted:,.4g}"
+        unknown = "not reached" if r.kind.startswith(LOAD_AT_TPOT) else "infeasible"
+        predicted = unknown if r.predicted is None else f"{r.predicted:,.4g}"
         error = "-" if r.error is None else f"{100 * r.error:+.1f} %"
         lines.append(f"| {r.id} | {r.kind} | {r.family} | {r.measured:,.4g} | {predicted} | {error} | {r.source} |")
     return "\n".join(lines) + "\n"
