@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,40 @@ def test_fallback_fits_never_mix_sustained_and_peak_rates() -> None:
     assert _rates(calibration.fitted_efficiency("ampere")) == _rates(calibration._fit_for("ampere", None, every))
     # Google TPUs have no rows and no sibling: every peak-basis row.
     assert _rates(calibration.fitted_efficiency("tpu")) == _rates(peak_fit)
+
+
+def test_amd_vllm_steps_pay_the_weights_streaming_on_top_of_the_compute() -> None:
+    """AMD's MLPerf v5.1 MI300X submission (eight engines of one GPU) gives two steps of one system: the
+    server run's median step by Little's law, 3,074 tokens/s per GPU x 151 ms median TPOT = 464 sequences in
+    151 ms, and the Offline run at its batch cap, 1,536 sequences at 3,475 tokens/s per GPU = 442 ms. The
+    line through them: 25 ms + 0.27 ms per sequence. The shipped AMD vLLM fit (serial 1, SERIAL_FIXED) must
+    have that shape; the roofline (serial 0) puts the line through about zero instead."""
+    known = {r.id: r for r in reference_measurements()}
+    server = known["mlperf-inf-v5.1-llama2-70b-99-server-mi300x-amd"]
+    offline = known["mlperf-inf-v5.1-llama2-70b-99-offline-mi300x-amd"]
+    per_gpu = (server.tokens_per_s or 0.0) / 8, (offline.tokens_per_s or 0.0) / 8
+    batches = per_gpu[0] * (server.tpot_p50_s or 0.0), float(offline.batch_size or 0)
+    steps = batches[0] / per_gpu[0], batches[1] / per_gpu[1]
+    assert batches == pytest.approx((464, 1536), abs=1) and steps == pytest.approx((0.151, 0.442), abs=1e-3)
+    slope = (steps[1] - steps[0]) / (batches[1] - batches[0])
+    fixed = steps[0] - slope * batches[0]
+    assert (fixed, slope) == pytest.approx((0.025, 0.27e-3), rel=0.03)
+
+    def line(eff: Efficiency) -> tuple[float, float]:
+        model = []
+        for b in (464, 1024):
+            case = InferenceCase("mi300x", 1, "llama-2-70b", "fp8", round(offline.input_tokens or 0), 294,
+                                 mode="fixed-batch", batch_size=b, tp=1, pp=1)  # fmt: skip
+            model.append(b / predict_inference(case, efficiency=eff).throughput_tokens_per_s)
+        model_slope = (model[1] - model[0]) / (1024 - 464)
+        return model[0] - model_slope * 464, model_slope
+
+    fit = calibration.fitted_efficiency("cdna3", "vllm")
+    assert fit.serial == 1.0
+    model_fixed, model_slope = line(fit)
+    assert model_fixed == pytest.approx(fixed, rel=0.2) and model_slope == pytest.approx(slope, rel=0.1)
+    roofline_fixed, _ = line(replace(fit, serial=0.0))
+    assert roofline_fixed < 0.2 * fixed
 
 
 def test_mlperf_offline_rows_are_summarised_on_their_own() -> None:

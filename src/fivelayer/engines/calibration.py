@@ -54,9 +54,16 @@ SERIAL_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Serving stacks whose fits may choose a serial fraction above 0. TensorRT-LLM's MLPerf server runs give the
 #: steps it ran below the offline batch (:func:`_server_step_rows`), which identify the fraction. For the vLLM
 #: stacks a free fraction made leave-one-out errors worse (the ML.ENERGY batch sweeps 13 % -> 26 %; AMD's own
-#: offline rows and server steps; docs/methodology/inference.md), so they keep the roofline: an assumption,
-#: chosen on those errors and named here.
+#: offline rows and server steps; docs/methodology/inference.md), so they keep the roofline, except AMD's
+#: (:data:`SERIAL_FIXED`): an assumption, chosen on those errors and named here.
 SERIAL_STACKS = frozenset({"tensorrt-llm"})
+#: Families and stacks whose fits take a fixed serial fraction rather than the roofline: AMD's MLPerf vLLM
+#: engines. Each AMD submission publishes two steps of one system: its Offline run at its batch cap, and its
+#: server run's median step (Little's law). A straight line through the two has a fixed part about the
+#: weights' streaming time (MI300X v5.1: 464 sequences in 151 ms, 1,536 in 442 ms, so 25 ms; MI325X v5.1:
+#: 17 ms; 70 GB of FP8 weights take 13 and 12 ms at the two chips' full bandwidth), paid on top of the
+#: compute: serial 1. A free fraction made these fits unstable (docs/methodology/inference.md).
+SERIAL_FIXED = {("cdna3", "vllm"): 1.0}
 POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.0, 21), 3))
 #: Used where a family has no reference rows at all: the pooled fit's defaults.
 UNCALIBRATED = Efficiency()
@@ -306,7 +313,11 @@ def _fit(rows: Sequence[Measurement]) -> Efficiency:
     errors = _log_errors(rows)
     errors = np.where(np.isnan(errors), 10.0, errors)
     score = np.median(errors, axis=-1) + 1e-3 * np.mean(errors, axis=-1)
-    if not any(r.stack in SERIAL_STACKS for r in rows):
+    groups = {(r.family, r.stack) for r in rows}
+    fixed = SERIAL_FIXED.get(next(iter(groups))) if len(groups) == 1 else None
+    if fixed is not None:
+        score[..., [x for x, v in enumerate(SERIAL_GRID) if v != fixed]] = np.inf
+    elif not any(r.stack in SERIAL_STACKS for r in rows):
         score[..., 1:] = np.inf  # the roofline (serial 0) only
     a, b, k, x = (int(i) for i in np.unravel_index(int(np.argmin(score)), score.shape))
     return replace(UNCALIBRATED, compute=COMPUTE_GRID[a], memory=MEMORY_GRID[b], per_sequence_s=PER_SEQUENCE_GRID[k],
