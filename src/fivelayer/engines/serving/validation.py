@@ -22,6 +22,12 @@ that leaves the row's own median step out (the server rows' steps are fit rows, 
   calibrated on the hardware it models. The load is still the stated one. This removes the capacity error
   and leaves the shape of the step time against the batch, the scheduling and the queueing; it is a
   diagnostic next to the first check, not a substitute for it.
+- Near capacity the check at the stated load is ill-conditioned: the batch that carries the load, and with
+  it the TPOT, moves by about 1 / (1 - utilisation) times any throughput error. The inverse check (kind
+  ``tokens_per_s@measured-tpot-p50``, :func:`load_at_measured_tpot`) finds the load at which the simulated
+  median TPOT equals the measured one and compares it with the published load; it moves by the few per cent
+  that the first check turns into tens, and it is the sizing question: what load does this system carry at
+  this latency?
 - A row whose input length is unknown (neither in the row nor in the reference file's ``datasets``
   section) is reported with ``predicted = None``; ``assumed_input_tokens`` runs it anyway at an assumed
   length, and the kind then says so (``ttft_p99_s@input=N``), so an assumption never passes for a check.
