@@ -89,6 +89,15 @@ def test_validate_markdown(cli: Callable[..., Any], tmp_path: Path, monkeypatch:
     assert {(h200, "tokens_per_s@measured-tpot-p50@60s"), (lone, "tokens_per_s@measured-tpot-p50@60s")} <= kinds
 
 
+def test_validate_refuses_a_markdown_path_it_cannot_write_before_the_run(cli: Callable[..., Any],
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    """The run takes minutes: a folder, or a file in a folder that does not exist, is refused at once."""
+    result = cli("validate", "--markdown", str(tmp_path))
+    assert result.code == 2 and "is a directory" in result.stderr and "Traceback" not in result.stderr
+    result = cli("validate", "--markdown", str(tmp_path / "missing" / "validation.md"))
+    assert result.code == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_offline_calibration_slows_every_step_by_the_capacity_error() -> None:
     """The offline-calibrated replica of a one-GPU layout (TP1: no communication) runs every step ``k`` times
     longer, so its capacity is the uncalibrated one over ``k``; ``k`` is therefore the ratio of the predicted

@@ -359,6 +359,11 @@ def validate_cmd(
     from fivelayer.engines.serving import validate_serving
     from fivelayer.engines.training import validate_training
 
+    if markdown is not None:  # checked before the run, which takes minutes
+        if markdown.is_dir():
+            raise FivelayerError(f"{markdown} is a directory; give a file name such as validation.md")
+        if not markdown.parent.is_dir():
+            raise FivelayerError(f"cannot write {markdown}: folder {markdown.parent} does not exist")
     with _working("predicting every reference measurement (leave-one-out)...", quiet or as_json):
         rows = validate() + validate_training() + validate_serving(duration_s=60.0 if quick else 600.0)
     summary = summarise(rows)
@@ -394,9 +399,10 @@ def validate_cmd(
     if markdown is not None:
         from fivelayer.interfaces.cli.cases import validation_markdown
 
-        if markdown.exists() and markdown.is_dir():
-            raise FivelayerError(f"{markdown} is a directory")
-        markdown.write_text(validation_markdown(rows, summary), encoding="utf-8")
+        try:
+            markdown.write_text(validation_markdown(rows, summary), encoding="utf-8")
+        except OSError as exc:
+            raise FivelayerError(f"cannot write {markdown}: {exc.strerror}") from None
 
 
 def _register_optional_commands() -> None:
