@@ -419,6 +419,20 @@ def test_saturated_throughput_with_spread_prompts_matches_analytic_with_their_cv
     assert offline(0.0) > 1.15 * window
 
 
+def test_searched_layout_is_the_one_predict_server_picks_at_the_same_batch_cap() -> None:
+    # Llama 3.1 70B in fp8 (70.6 GB of weights) fits on one H200 (141 GB). At the simulator's cap of 256
+    # sequences per replica, eight single-GPU replicas carry the most; an offline search, whose batches are
+    # bounded only by memory, would take four pipeline stages per replica for batches the cap never runs.
+    config = ServingConfig("llama-3.1-70b", (ReplicaGroup("h200-sxm", 8),))
+    plan = build_replicas(config, efficiency=EFF)[0]
+    server = predict_inference(
+        InferenceCase("h200-sxm", 8, "llama-3.1-70b", "fp8", 1024, 256, mode="server", batch_size=256), efficiency=EFF
+    )
+    offline = predict_inference(InferenceCase("h200-sxm", 8, "llama-3.1-70b", "fp8", 1024, 256), efficiency=EFF)
+    assert (plan.tp, plan.pp, plan.replicas, plan.max_seqs) == (server.tp, server.pp, 8, 256) == (1, 1, 8, 256)
+    assert offline.pp > 1  # the search the simulator no longer uses
+
+
 def test_overload_is_simulated_and_reported() -> None:
     n = 400
     w = _workload((np.arange(n) * 0.002).tolist(), [2048] * n, [256] * n)  # 500 requests/s on one GPU

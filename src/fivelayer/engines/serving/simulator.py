@@ -95,9 +95,13 @@ def build_replicas(
         chip = ChipSpec.of(chip_record).power_capped(group.power_limit_w)
         eff = efficiency if efficiency is not None else _efficiency(chip_record.family)
         if group.tp is None or group.pp is None:
+            # The layout `predict inference --mode server` picks at the same batch cap: the most throughput
+            # with the fewest pipeline stages that fit (an offline search would add stages for batches the
+            # cap never lets run).
             case = InferenceCase(
                 accelerator=chip_record.id, count=group.count, model=model.id, precision=config.precision,
                 input_tokens=max(1, round(mean_input)), output_tokens=max(1, round(mean_output)),
+                mode="server", batch_size=opts.max_num_seqs or DEFAULT_MAX_SEQS,
                 tp=group.tp, pp=group.pp, ep=group.ep, power_limit=group.power_limit_w,
             )  # fmt: skip
             pred = predict_inference(case, cat, eff)
