@@ -96,6 +96,15 @@ def test_validate_refuses_a_markdown_path_it_cannot_write_before_the_run(cli: Ca
     assert result.code == 2 and "is a directory" in result.stderr and "Traceback" not in result.stderr
     result = cli("validate", "--markdown", str(tmp_path / "missing" / "validation.md"))
     assert result.code == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    notes = tmp_path / "notes.md"  # a file of the user's is left alone; the project's own page is regenerated
+    notes.write_text("# My notes\n")
+    result = cli("validate", "--markdown", str(notes))
+    assert result.code == 2 and "notes.md exists and is not a fivelayer validation report" in result.stderr
+    assert notes.read_text() == "# My notes\n"
+    from fivelayer.core.files import head_contains
+    from fivelayer.interfaces.cli.cases import VALIDATION_MARK
+
+    assert head_contains(Path(__file__).parents[2] / "docs" / "validation.md", VALIDATION_MARK)
 
 
 def test_offline_calibration_slows_every_step_by_the_capacity_error() -> None:

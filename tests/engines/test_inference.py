@@ -174,6 +174,41 @@ def test_cli_json_has_the_contract_fields(cli: Cli) -> None:
     assert set(data["energy_per_output_token_j"]) == {"gpu", "system", "facility"}
 
 
+def test_cli_efficiency_override_sets_the_named_fields_and_says_so(cli: Cli) -> None:
+    """Llama 3.1 8B at batch 1 on one H100 SXM (3.35 TB/s, NVIDIA datasheet) is memory-bound: each decode step
+    reads the 8.03 GB of fp8 weights plus the KV cache. With the roofline (serial 0, no fixed costs) its memory
+    time is bytes / (memory x 3.35 TB/s): halving the memory efficiency doubles it exactly."""
+    base = ("predict", "inference", "--accelerator", "h100-sxm", "--count", "1", "--model", "llama-3.1-8b",
+            "--mode", "fixed-batch", "--batch-size", "1", "--input-tokens", "1024", "--output-tokens", "128",
+            "--json")  # fmt: skip
+    fixed = "compute=0.5,overhead_s=0,per_sequence_s=0,serial=0"
+    full, half = (json.loads(cli(*base, "--efficiency", f"{fixed},memory={m}").stdout) for m in ("1", "0.5"))
+    assert half["step_breakdown_s"]["memory"] == pytest.approx(2 * full["step_breakdown_s"]["memory"], rel=1e-12)
+    weights_s = 8.03e9 / 3.35e12  # 2.40 ms; the KV cache of ~1,100 tokens adds about 3 %
+    assert full["step_breakdown_s"]["memory"] == pytest.approx(weights_s, rel=0.04)
+    assert full["step_breakdown_s"]["overhead"] == 0.0
+    assert "(hopper family calibration; compute, memory, overhead_s, serial given instead)" in full["assumptions"][-1]
+    fitted = json.loads(cli(*base).stdout)["assumptions"][-1]
+    assert fitted.endswith("(hopper family calibration)")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("comptue=0.7", "unknown field 'comptue' (did you mean compute?)"),
+        ("compute=1.7", "compute must be above 0 and at most 1"),
+        ("memory=0", "memory must be above 0"),
+        ("serial=-1", "serial must be at least 0"),
+        ("memory=fast", "'fast' is not a number"),
+        ("compute", "give KEY=VALUE pairs"),
+        (" , ", "--efficiency is empty"),
+    ],
+)
+def test_cli_bad_efficiency_exit_2(cli: Cli, value: str, words: str) -> None:
+    result = cli("predict", "inference", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--efficiency", value)
+    assert result.code == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
 def test_cli_infeasible_exit_2(cli: Cli) -> None:
     result = cli("predict", "inference", "--accelerator", "h100-sxm", "--count", "1", "--model", "llama-3.1-405b")
     assert result.code == 2

@@ -33,7 +33,14 @@ from fivelayer.models import LanguageModel
 from fivelayer.models.step import BOTTLENECKS, Efficiency, StepCost, steady_state_cost, step_cost
 from fivelayer.models.work import ModelWork, NumericFormat, numeric_format
 
-__all__ = ["MEMORY_RESERVE_FRACTION", "InferenceCase", "InferencePrediction", "predict_inference", "solve_offline_many"]
+__all__ = [
+    "MEMORY_RESERVE_FRACTION",
+    "InferenceCase",
+    "InferencePrediction",
+    "efficiency_origin",
+    "predict_inference",
+    "solve_offline_many",
+]
 
 Mode = Literal["offline", "server", "fixed-batch"]
 
@@ -427,7 +434,7 @@ def _prediction(
             if eff.serial
             else ""
         )
-        + f" ({chip_record.family} family calibration)",
+        + f" ({efficiency_origin(eff, chip_record.family)})",
     ]
     if case.power_limit is not None:
         assumptions.append(
@@ -474,6 +481,15 @@ def _work(model: LanguageModel) -> ModelWork:
         _WORK_CACHE.clear()
     _WORK_CACHE[id(model)] = (model, work)
     return work
+
+
+def efficiency_origin(eff: Efficiency, family: str) -> str:
+    """Where ``eff`` comes from: the family's calibration, naming any field given instead."""
+    from dataclasses import fields
+
+    calibrated = _calibrated(family)
+    given = [f.name for f in fields(Efficiency) if getattr(eff, f.name) != getattr(calibrated, f.name)]
+    return f"{family} family calibration" + (f"; {', '.join(given)} given instead" if given else "")
 
 
 def _calibrated(family: str) -> Efficiency:

@@ -66,6 +66,54 @@ def test_records_to_csv_and_missing_parquet_engine(cli: Cli, tmp_path: Path) -> 
         assert res.code == 2 and "pyarrow" in res.stderr
 
 
+def test_records_are_rewritten_but_a_users_file_of_that_name_is_left_alone(cli: Cli, tmp_path: Path) -> None:
+    """Rerunning with the same --records file replaces fivelayer's records (CSV: its header; Parquet: schema
+    metadata; DuckDB: the table comment); a file of the user's under that name is refused before the run."""
+    from fivelayer.engines.serving.results import RECORD_COLUMNS, is_records_file
+
+    run = (*BASE, "--rate", "5", "--requests", "20", "--output-tokens", "8", "--json", "--records")
+    names = ["r.csv", *(["r.parquet"] if _has("pyarrow") else []), *(["r.duckdb"] if _has("duckdb") else [])]
+    for name in names:
+        out = tmp_path / name
+        assert cli(*run, str(out)).code == 0 and is_records_file(out)
+        res = cli(*run, str(out))
+        assert res.code == 0, res.stderr
+    assert (tmp_path / "r.csv").read_text().splitlines()[0] == ",".join(RECORD_COLUMNS)
+    mine = tmp_path / "mine.csv"
+    mine.write_text("a,b\n1,2\n")
+    res = cli(*run, str(mine))
+    assert res.code == 2 and "mine.csv exists and is not a fivelayer records file" in res.stderr
+    assert "Traceback" not in res.stderr and mine.read_text() == "a,b\n1,2\n"
+
+
+def test_efficiency_override_slows_the_steps_and_is_listed(cli: Cli) -> None:
+    # Llama 3.1 8B on H100 at 5 requests/s decodes small batches: memory-bound steps, so a quarter of the fitted
+    # memory efficiency makes every step, and the median TPOT, several times longer.
+    run = (*BASE, "--rate", "5", "--requests", "50", "--json")
+    fitted = json.loads(cli(*run).stdout)
+    slow = json.loads(cli(*run, "--efficiency", "memory=0.1").stdout)
+    assert slow["tpot_s"]["p50"] > 3 * fitted["tpot_s"]["p50"]
+    (line,) = [a for a in slow["assumptions"] if a.startswith("step efficiency on h100-sxm")]
+    assert "0.10 of its bandwidth" in line and line.endswith("(hopper family calibration; memory given instead)")
+    bad = cli(*run, "--efficiency", "memroy=0.1")
+    assert bad.code == 2 and "did you mean memory?" in bad.stderr
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_direct_form_options_with_a_scenario_are_refused_not_ignored(cli: Cli) -> None:
+    import fivelayer
+
+    default = Path(fivelayer.__file__).parent / "data" / "scenarios" / "default.yaml"
+    res = cli("simulate", str(default), "--rate", "5", "--tp", "2", "--requests", "10")  # --requests applies
+    assert res.code == 2 and "Traceback" not in res.stderr
+    assert "error: --rate, --tp apply to the direct form" in res.stderr
+
+
 def test_scenario_form_simulates_one_planned_unit_per_deployment(cli: Any, tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(

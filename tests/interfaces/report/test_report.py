@@ -32,6 +32,20 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_report_refuses_to_replace_a_file_it_did_not_write(report_file: Path, tmp_path: Path) -> None:
+    from fivelayer.interfaces.report.html import is_report
+
+    assert is_report(report_file)  # so rerunning the same command replaces it
+    app = typer.Typer()
+    app.command("report")(report_cmd)
+    app.command("other")(lambda: None)
+    page = tmp_path / "index.html"
+    page.write_text("<html>my page</html>")
+    result = CliRunner().invoke(app, ["report", "-o", str(page), "--json"])
+    assert result.exit_code != 0 and "index.html exists and is not a fivelayer report" in str(result.exception)
+    assert page.read_text() == "<html>my page</html>"
+
+
 def test_report_is_self_contained(report_file: Path) -> None:
     from fivelayer.interfaces.report.html import plotly_js
 

@@ -19,10 +19,18 @@ if TYPE_CHECKING:
     from fivelayer.engines.serving.replica import Replica, RequestState
     from fivelayer.engines.serving.simulator import ReplicaPlan
 
-__all__ = ["SimulationResult", "StepLog"]
+__all__ = ["RECORD_COLUMNS", "SimulationResult", "StepLog", "check_records_path", "is_records_file"]
 
 FloatArray = NDArray[np.float64]
 PERCENTILES = (50, 90, 99)
+#: The per-request records' columns, in order; as a CSV header they mark a file as records fivelayer wrote.
+RECORD_COLUMNS = (
+    "request", "arrival_s", "input_tokens", "output_tokens", "session", "prefix_hit_tokens", "replica",
+    "decode_replica", "first_token_s", "finish_s", "ttft_s", "tpot_s", "e2e_s", "preemptions", "dropped",
+)  # fmt: skip
+#: The mark of records fivelayer wrote: Parquet schema metadata (key ``fivelayer``), DuckDB table comment.
+RECORDS_MARK = "fivelayer simulate: per-request records"
+RECORD_SUFFIXES = (".parquet", ".duckdb", ".csv")
 _LOG_FIELDS = ("replica", "start", "end", "steps", "batch", "prefill", "energy", "waiting", "running", "blocks")
 
 
@@ -74,8 +82,10 @@ class SimulationResult:
         return pd.DataFrame(self.records)
 
     def write_records(self, path: str | Path) -> Path:
-        """Per-request records to ``.parquet`` (needs pyarrow), ``.duckdb`` (needs duckdb) or ``.csv``."""
+        """Per-request records to ``.parquet`` (needs pyarrow), ``.duckdb`` (needs duckdb) or ``.csv``. An
+        existing file is replaced only if it holds records fivelayer wrote (:func:`is_records_file`)."""
         file = Path(path)
+        check_records_path(file)
         suffix = file.suffix.lower()
         frame = self.to_frame()
         if suffix == ".csv":
@@ -87,7 +97,12 @@ class SimulationResult:
                 raise FivelayerError(
                     f"writing {file} needs pyarrow, which is not installed: pip install pyarrow (or use .csv)"
                 ) from None
-            frame.to_parquet(file, index=False)
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            marked = {**(table.schema.metadata or {}), b"fivelayer": RECORDS_MARK.encode()}
+            pq.write_table(table.replace_schema_metadata(marked), file)
         elif suffix == ".duckdb":
             try:
                 import duckdb
@@ -99,10 +114,9 @@ class SimulationResult:
             try:
                 con.register("records_frame", frame)
                 con.execute("CREATE OR REPLACE TABLE requests AS SELECT * FROM records_frame")
+                con.execute(f"COMMENT ON TABLE requests IS '{RECORDS_MARK}'")
             finally:
                 con.close()
-        else:
-            raise FivelayerError(f"records file {file}: use a .parquet, .duckdb or .csv name")
         return file
 
     @classmethod
@@ -224,6 +238,19 @@ class SimulationResult:
             f"goodput: requests with TTFT <= {config.ttft_slo_s:g} s and TPOT <= {config.tpot_slo_s:g} s per second",
             "idle replicas draw their accelerators' idle power; host power is not included",
         ]
+        seen: set[tuple[str, str]] = set()
+        for plan in plans:  # the step efficiency of each kind of replica, and where it comes from
+            e = plan.timer.eff
+            line = (
+                f"step efficiency on {plan.accelerator}: {e.compute:.2f} of its FLOP/s and {e.memory:.2f} of its "
+                f"bandwidth, {e.overhead_s * 1e3:.1f} ms per step"
+                + (f" + {e.per_sequence_s * 1e6:g} us per running sequence" if e.per_sequence_s else "")
+                + (f", {e.serial:g} of the shorter of compute and memory time on top of the longer" if e.serial else "")
+                + f" ({plan.efficiency_origin})"
+            )
+            if (plan.accelerator, line) not in seen:
+                seen.add((plan.accelerator, line))
+                assumptions.append(line)
         if g.speculative_tokens:
             assumptions.append(
                 f"speculative decoding: {g.speculative_tokens} draft tokens at acceptance {g.acceptance_rate:g} "
@@ -311,3 +338,36 @@ def _reps(idx: NDArray[np.int64], cols: dict[str, FloatArray], bins: int) -> Flo
     pairs = np.unique(idx * 1_000_000 + cols["replica"].astype(np.int64))
     out: FloatArray = np.bincount(pairs // 1_000_000, minlength=bins).astype(np.float64)
     return out
+
+
+def check_records_path(path: Path) -> None:
+    """Raise :class:`FivelayerError` unless ``path`` is a records file name (.parquet, .duckdb, .csv) that can be
+    written without replacing a file of the user's (see :mod:`fivelayer.core.files`)."""
+    from fivelayer.core.files import check_output_file
+
+    if path.suffix.lower() not in RECORD_SUFFIXES:
+        raise FivelayerError(f"records file {path}: use a .parquet, .duckdb or .csv name")
+    check_output_file(path, is_records_file, example=f"records{path.suffix.lower()}", what="records file")
+
+
+def is_records_file(path: Path) -> bool:
+    """Whether the file at ``path`` holds per-request records fivelayer wrote: a CSV whose header is
+    :data:`RECORD_COLUMNS`, a Parquet file or DuckDB table ``requests`` carrying :data:`RECORDS_MARK`."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            with open(path, encoding="utf-8") as fh:
+                return fh.readline().rstrip("\r\n") == ",".join(RECORD_COLUMNS)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return (pq.read_schema(path).metadata or {}).get(b"fivelayer") == RECORDS_MARK.encode()
+        if suffix == ".duckdb":
+            import duckdb
+
+            with duckdb.connect(str(path), read_only=True) as con:
+                row = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'requests'").fetchone()
+            return row is not None and row[0] == RECORDS_MARK
+    except Exception:  # unreadable, not that format, or its library missing: not ours to replace
+        return False
+    return False

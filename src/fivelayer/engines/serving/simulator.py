@@ -25,7 +25,12 @@ from fivelayer.catalog import CatalogSet, default_catalog
 from fivelayer.chips.performance import ChipSpec
 from fivelayer.core.errors import FivelayerError, InfeasibleConfiguration
 from fivelayer.core.streams import RandomStreams
-from fivelayer.engines.inference import MEMORY_RESERVE_FRACTION, InferenceCase, predict_inference
+from fivelayer.engines.inference import (
+    MEMORY_RESERVE_FRACTION,
+    InferenceCase,
+    efficiency_origin,
+    predict_inference,
+)
 from fivelayer.engines.serving.config import (
     HOST_LINK_BYTES_PER_S,
     KV_TRANSFER_LATENCY_S,
@@ -65,6 +70,8 @@ class ReplicaPlan:
     scale_out_bytes_per_s: float
     #: Step times of the speculative draft model on the same devices (``None``: no draft model).
     draft_timer: StepTimer | None = None
+    #: Where the step efficiency comes from (the family's calibration, naming any field given instead).
+    efficiency_origin: str = ""
 
 
 def _efficiency(family: str) -> Efficiency:
@@ -157,6 +164,7 @@ def build_replicas(
                 kv_token,
                 chip.scale_out_bytes_per_s,
                 draft_timer,
+                efficiency_origin(eff, chip_record.family),
             )
         )
     return plans

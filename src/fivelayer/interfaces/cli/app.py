@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,8 +22,11 @@ from rich.table import Table
 import fivelayer
 from fivelayer.catalog import resolve_kind
 from fivelayer.core.errors import FivelayerError
-from fivelayer.interfaces.cli.common import catalog_with, jsonable
+from fivelayer.interfaces.cli.common import EFFICIENCY_HELP, catalog_with, jsonable, with_efficiency
 from fivelayer.scenario import Scenario, default_scenario, load_scenario
+
+if TYPE_CHECKING:
+    from fivelayer.models.step import Efficiency
 
 app = typer.Typer(
     name="fivelayer",
@@ -285,6 +288,7 @@ def predict_inference_cmd(
     power_limit: Annotated[
         float | None, typer.Option(help="Board power limit per accelerator, watts (nvidia-smi -pl; default: TDP)")
     ] = None,
+    efficiency: Annotated[str | None, typer.Option(help=EFFICIENCY_HELP, show_default=False)] = None,
     cases: Annotated[
         Path | None, typer.Option(help="JSON-lines or CSV file of cases; one JSON line out per case")
     ] = None,
@@ -292,14 +296,21 @@ def predict_inference_cmd(
     catalog: CatalogOption = None,
 ) -> None:
     """Throughput, latency, power and energy per token of COUNT accelerators serving a model."""
+    from fivelayer.engines.calibration import fitted_efficiency
     from fivelayer.engines.inference import InferenceCase, predict_inference
     from fivelayer.interfaces.cli.cases import read_cases
 
     cat = catalog_with(catalog)
+
+    def eff_for(chip: str) -> Efficiency | None:  # the chip family's fit with the fields --efficiency sets
+        if efficiency is None:
+            return None
+        return with_efficiency(efficiency, fitted_efficiency(cat.accelerators.get(chip).family))
+
     if cases is not None:
         for number, fields in read_cases(cases):
             try:
-                prediction = predict_inference(InferenceCase(**fields), cat)
+                prediction = predict_inference(InferenceCase(**fields), cat, eff_for(str(fields["accelerator"])))
             except FivelayerError as exc:
                 raise FivelayerError(f"{cases} line {number}: {exc}") from None
             sys.stdout.write(json.dumps(prediction.to_dict()) + "\n")
@@ -314,7 +325,7 @@ def predict_inference_cmd(
         batch_size=batch_size, tp=tp, pp=pp, ep=ep, ttft_slo=ttft_slo, tpot_slo=tpot_slo, input_cv=input_cv,
         output_cv=output_cv, power_limit=power_limit,
     )  # fmt: skip
-    result = predict_inference(case, cat).to_dict()
+    result = predict_inference(case, cat, eff_for(accelerator)).to_dict()
     if as_json:
         _print_json(result)
         return
@@ -360,10 +371,12 @@ def validate_cmd(
     from fivelayer.engines.training import validate_training
 
     if markdown is not None:  # checked before the run, which takes minutes
-        if markdown.is_dir():
-            raise FivelayerError(f"{markdown} is a directory; give a file name such as validation.md")
-        if not markdown.parent.is_dir():
-            raise FivelayerError(f"cannot write {markdown}: folder {markdown.parent} does not exist")
+        from fivelayer.core.files import check_output_file, head_contains
+        from fivelayer.interfaces.cli.cases import VALIDATION_MARK
+
+        check_output_file(
+            markdown, lambda p: head_contains(p, VALIDATION_MARK), example="validation.md", what="validation report"
+        )
     with _working("predicting every reference measurement (leave-one-out)...", quiet or as_json):
         rows = validate() + validate_training() + validate_serving(duration_s=60.0 if quick else 600.0)
     summary = summarise(rows)

@@ -63,13 +63,13 @@ def report_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from fivelayer.core.files import check_output_file
     from fivelayer.interfaces.report.charts import stack_charts
-    from fivelayer.interfaces.report.html import render_report
+    from fivelayer.interfaces.report.html import is_report, render_report
 
     if kind not in ("plan", "yield"):
         raise FivelayerError(f"--kind must be plan or yield (got {kind!r})")
-    if output.exists() and output.is_dir():
-        raise FivelayerError(f"{output} is a directory; give a file name such as report.html")
+    check_output_file(output, is_report, example="report.html", what="report")  # before minutes of work
     show = not (quiet or as_json)
     steps = ["scenario", "engine", *(["simulation"] if simulate else []), "charts", "tables", "page", "write"]
     with Progress(

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from fivelayer.applications.application import TokenLengths
 from fivelayer.core.errors import FivelayerError
+from fivelayer.interfaces.cli.common import EFFICIENCY_HELP, with_efficiency
 
 __all__ = ["simulate_cmd"]
 
@@ -27,7 +28,12 @@ def _lengths(mean: int, cv: float) -> TokenLengths | int:
     return mean if cv == 0 else TokenLengths(distribution="lognormal", mean=float(mean), cv=cv)
 
 
+#: Options that also apply to a scenario run; any other, given with SCENARIO.yaml, is refused (not ignored).
+SCENARIO_OPTIONS = frozenset({"scenario", "requests", "seed", "as_json", "catalog"})
+
+
 def simulate_cmd(
+    ctx: typer.Context,
     scenario: Annotated[
         Path | None,
         typer.Argument(
@@ -96,6 +102,7 @@ def simulate_cmd(
     tpot_slo: Annotated[float, typer.Option(help="TPOT target for goodput, seconds")] = 0.2,
     horizon: Annotated[float | None, typer.Option(help="Stop at this simulated time, seconds (default: drain)")] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    efficiency: Annotated[str | None, typer.Option(help=EFFICIENCY_HELP, show_default=False)] = None,
     records: Annotated[Path | None, typer.Option(help="Write per-request records to .parquet, .duckdb or .csv")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
     catalog: Annotated[
@@ -109,8 +116,24 @@ def simulate_cmd(
     from fivelayer.engines.serving import EngineOptions, ReplicaGroup, ServingConfig, simulate
 
     if scenario is not None:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ctx.params
+            if name not in SCENARIO_OPTIONS and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
+        ]
+        if given:
+            raise FivelayerError(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the direct form (--accelerator "
+                f"... --rate R or --trace FILE), not to a scenario, whose deployments set the hardware, model and "
+                f"load: leave {'it' if len(given) == 1 else 'them'} out, or leave out {scenario}. With a scenario, "
+                "only --requests, --seed, --json and --catalog apply."
+            )
         _simulate_scenario(scenario, requests or 1000, seed, as_json, catalog)
         return
+    if records is not None:  # checked before the simulation, which may take minutes
+        from fivelayer.engines.serving.results import check_records_path
+
+        check_records_path(records)
     missing = [name for name, value in (("--accelerator", accelerator), ("--model", model)) if value is None]
     if missing:
         raise FivelayerError(f"give {' and '.join(missing)}, and --rate R or --trace FILE")
@@ -125,6 +148,11 @@ def simulate_cmd(
     for path in catalog or []:
         cat = cat.with_file(path)
     max_context = cat.language_model(model).max_context_tokens
+    eff = None  # the chip family's fit, with the fields --efficiency sets
+    if efficiency is not None:
+        from fivelayer.engines.calibration import fitted_efficiency
+
+        eff = with_efficiency(efficiency, fitted_efficiency(cat.accelerators.get(accelerator).family))
     streams = RandomStreams(seed)
     if trace is not None:
         workload = read_trace(trace, limit=requests or 0)
@@ -152,7 +180,7 @@ def simulate_cmd(
         dispatch_batch=dispatch_batch, dispatch_timeout_s=dispatch_timeout,
     )  # fmt: skip
     if as_json or len(workload) < PROGRESS_MIN_REQUESTS:
-        result = simulate(workload, config, seed=seed, catalog=cat)
+        result = simulate(workload, config, seed=seed, catalog=cat, efficiency=eff)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -160,7 +188,7 @@ def simulate_cmd(
                    TimeElapsedColumn())  # fmt: skip
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("simulate", total=len(workload))
-            result = simulate(workload, config, seed=seed, catalog=cat,
+            result = simulate(workload, config, seed=seed, catalog=cat, efficiency=eff,
                               progress=lambda done, total: bar.update(task, completed=done))  # fmt: skip
     if records is not None:
         result.write_records(records)

@@ -16,11 +16,25 @@ import jinja2
 from markupsafe import Markup
 
 import fivelayer
+from fivelayer.core.files import check_output_file, head_contains
 from fivelayer.interfaces.report.charts import Chart, stack_charts
 from fivelayer.interfaces.report.tables import html_table, key_value_table
 from fivelayer.scenario import Scenario
 
-__all__ = ["APPLICATION_COLUMNS", "DEPLOYMENT_COLUMNS", "figures_json", "plotly_js", "render_report", "write_report"]
+__all__ = [
+    "APPLICATION_COLUMNS",
+    "DEPLOYMENT_COLUMNS",
+    "REPORT_MARK",
+    "figures_json",
+    "is_report",
+    "plotly_js",
+    "render_report",
+    "write_report",
+]
+
+#: What marks a file as a fivelayer report (the page's generator tag): a new report may replace it.
+REPORT_MARK = '<meta name="generator" content="fivelayer'
+
 
 DEPLOYMENT_COLUMNS = (
     "name",
@@ -136,7 +150,14 @@ def render_report(
 def write_report(
     path: str | Path, scenario: Scenario, result: Any, simulation: Any | None = None, scenario_text: str | None = None
 ) -> Path:
-    """Render the report and write it to ``path`` (UTF-8). Returns the path."""
+    """Render the report and write it to ``path`` (UTF-8). Returns the path. An existing file is replaced only
+    if it is a fivelayer report (:func:`is_report`)."""
     file = Path(path)
+    check_output_file(file, is_report, example="report.html", what="report")
     file.write_text(render_report(scenario, result, simulation, scenario_text), encoding="utf-8")
     return file
+
+
+def is_report(path: Path) -> bool:
+    """Whether the file at ``path`` is a report fivelayer wrote (its generator tag)."""
+    return head_contains(path, REPORT_MARK)
