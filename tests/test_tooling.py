@@ -33,3 +33,8 @@ def test_ruff() -> None:
 def test_mypy_strict() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_on_tests_and_benchmarks() -> None:
+    result = run("mypy", "tests", "benchmarks")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -69,8 +69,8 @@ def test_serial_share_pays_that_share_of_the_shorter_time(catalog: CatalogSet) -
 def test_batch_size_caps_the_offline_batch(catalog: CatalogSet) -> None:
     """In offline mode a batch size is the engine's cap (max_num_seqs / TensorRT-LLM max_batch_size), as MLPerf
     configurations set it: NVIDIA's v4.1 H200 Offline runs at most 806 sequences per GPU (configs/llama2-70b)."""
-    base = {"accelerator": "h200-sxm", "count": 8, "model": "llama-2-70b", "input_tokens": 222, "output_tokens": 294,
-            "tp": 1, "pp": 1}  # fmt: skip
+    base: dict[str, Any] = {"accelerator": "h200-sxm", "count": 8, "model": "llama-2-70b", "input_tokens": 222,
+                            "output_tokens": 294, "tp": 1, "pp": 1}  # fmt: skip
     free = predict_inference(InferenceCase(**base), catalog, EFF)
     capped = predict_inference(InferenceCase(**base, batch_size=806), catalog, EFF)
     small = predict_inference(InferenceCase(**base, batch_size=8), catalog, EFF)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -342,16 +343,18 @@ def test_conservation_and_kv_capacity_at_every_step(
     # Llama 2 70B in fp8 on one H100 leaves ~3 GB, about 18,000 tokens, for the KV cache: preemption happens.
     reqs.sort()
     w = _workload([r[0] for r in reqs], [r[1] for r in reqs], [r[2] for r in reqs], [r[3] for r in reqs])
+    groups: tuple[ReplicaGroup, ...]
     if disaggregated:
         groups = (ReplicaGroup(H100, 1, "prefill", tp=1, pp=1), ReplicaGroup(H100, 1, "decode", tp=1, pp=1))
     else:
         groups = (ReplicaGroup(H100, 2, tp=1, pp=1),)
+    holding: dict[str, Any] = {}  # AMD's v5.1 prefill-holding rules, which apply without chunked prefill
+    if amd and not chunked:
+        holding = {"prefill_max_running": 3, "prefill_min_waiting": 2, "decode_batch_target": (2, 3, 1)}
     config = ServingConfig(
         "llama-2-70b", groups, router="kv-aware",
         engine=EngineOptions(preemption=preemption, chunked_prefill=chunked, speculative_tokens=spec,  # type: ignore[arg-type]
-                             max_num_batched_tokens=2048 if chunked else 8192, num_scheduler_steps=multi,
-                             **({"prefill_max_running": 3, "prefill_min_waiting": 2, "decode_batch_target": (2, 3, 1)}
-                                if amd and not chunked else {})),
+                             max_num_batched_tokens=2048 if chunked else 8192, num_scheduler_steps=multi, **holding),
         dispatch_batch=front[0], dispatch_timeout_s=front[1],
     )  # fmt: skip
     result = simulate(w, config, efficiency=EFF, check_invariants=True)  # raises on any broken step
