@@ -282,6 +282,8 @@ def test_mlperf_offline_rows_are_summarised_on_their_own() -> None:
     group = summary[(calibration.MLPERF_OFFLINE, "all")]
     assert group["rows"] == len(mlperf) >= 30
     assert group["median_abs_error"] == pytest.approx(float(np.median([abs(r.error or 0) for r in mlperf])))
+    assert group["within_20_percent"] == sum(abs(r.error or 0) <= 0.20 for r in mlperf)
+    assert 0 < group["within_20_percent"] < group["rows"]  # some rows miss by more (docs/validation.md)
     assert {"hopper", "blackwell", "cdna3"} <= {f for s, f in summary if s == calibration.MLPERF_OFFLINE}
 
 

@@ -664,10 +664,14 @@ def validate() -> list[ValidationRow]:
 
 #: Scenario label of the summary groups of MLPerf Inference Offline rows alone.
 MLPERF_OFFLINE = "offline (MLPerf)"
+#: The error within which acceptance criteria of the inference engine and the serving simulator ask
+#: predictions to fall; each group of the validation counts its rows within it.
+ACCEPTANCE_ERROR = 0.20
 
 
 def summarise(rows: Sequence[ValidationRow]) -> list[dict[str, Any]]:
-    """Median and P90 absolute error per (kind, scenario, family), and overall per kind.
+    """Median and P90 absolute error per (kind, scenario, family), and overall per kind, with the number of
+    rows within :data:`ACCEPTANCE_ERROR` (``within_20_percent``).
 
     Offline rows from MLPerf Inference are also grouped on their own (scenario ``offline (MLPerf)``): the
     acceptance figure of the inference engine is stated on them.
@@ -693,6 +697,7 @@ def summarise(rows: Sequence[ValidationRow]) -> list[dict[str, Any]]:
                 "rows": len(errs),
                 "median_abs_error": float(np.median(arr)),
                 "p90_abs_error": float(np.percentile(arr, 90)),
+                "within_20_percent": int(np.count_nonzero(arr <= ACCEPTANCE_ERROR)),
             }
         )
     return out

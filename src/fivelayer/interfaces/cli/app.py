@@ -397,7 +397,7 @@ def validate_cmd(
             )
         out.print(table)
         summary_table = Table(title="Absolute error per group")
-        for column in ("kind", "scenario", "family", "rows", "median", "P90"):
+        for column in ("kind", "scenario", "family", "rows", "median", "P90", "within 20 %"):
             summary_table.add_column(column)
         for g in summary:
             summary_table.add_row(
@@ -407,6 +407,7 @@ def validate_cmd(
                 str(g["rows"]),
                 f"{100 * g['median_abs_error']:.1f} %",
                 f"{100 * g['p90_abs_error']:.1f} %",
+                str(g["within_20_percent"]),
             )
         out.print(summary_table)
     if markdown is not None:
