@@ -209,6 +209,26 @@ def test_cli_bad_efficiency_exit_2(cli: Cli, value: str, words: str) -> None:
     assert result.code == 2 and words in result.stderr and "Traceback" not in result.stderr
 
 
+def test_cli_cases_carry_their_own_efficiency(cli: Cli, tmp_path: Path) -> None:
+    """A case's ``efficiency`` field overrides those fields for it, after --efficiency; in a CSV cell the pairs
+    may be joined by ';'. Offline Llama 3.1 8B on 8 x H100 is compute-bound at its large batch (bottleneck
+    'compute' in the prediction), so a lower compute efficiency lowers the throughput."""
+    cases = tmp_path / "cases.csv"
+    cases.write_text(
+        "accelerator,count,model,efficiency\nh100-sxm,8,llama-3.1-8b,\nh100-sxm,8,llama-3.1-8b,compute=0.3;serial=0\n"
+    )
+    result = cli("predict", "inference", "--cases", str(cases), "--efficiency", "memory=0.9")
+    assert result.code == 0, result.stderr
+    fitted, own = (json.loads(line) for line in result.stdout.splitlines())
+    assert fitted["bottleneck"] == "compute"
+    assert own["throughput_tokens_per_s"] < fitted["throughput_tokens_per_s"]
+    assert fitted["assumptions"][-1].endswith("(hopper family calibration; memory given instead)")
+    assert own["assumptions"][-1].endswith("(hopper family calibration; compute, memory, serial given instead)")
+    cases.write_text("accelerator,count,model,efficiency\nh100-sxm,8,llama-3.1-8b,memroy=0.5\n")
+    result = cli("predict", "inference", "--cases", str(cases))
+    assert result.code == 2 and f"{cases} line 2: field 'efficiency' 'memroy=0.5'" in result.stderr
+
+
 def test_cli_infeasible_exit_2(cli: Cli) -> None:
     result = cli("predict", "inference", "--accelerator", "h100-sxm", "--count", "1", "--model", "llama-3.1-405b")
     assert result.code == 2

@@ -94,7 +94,8 @@ def test_efficiency_override_slows_the_steps_and_is_listed(cli: Cli) -> None:
     slow = json.loads(cli(*run, "--efficiency", "memory=0.1").stdout)
     assert slow["tpot_s"]["p50"] > 3 * fitted["tpot_s"]["p50"]
     (line,) = [a for a in slow["assumptions"] if a.startswith("step efficiency on h100-sxm")]
-    assert "0.10 of its bandwidth" in line and line.endswith("(hopper family calibration; memory given instead)")
+    assert "of peak FLOP/s and 0.10 of peak bandwidth" in line
+    assert line.endswith("(hopper family calibration; memory given instead)")
     bad = cli(*run, "--efficiency", "memroy=0.1")
     assert bad.code == 2 and "did you mean memory?" in bad.stderr
 

@@ -242,8 +242,8 @@ class SimulationResult:
         for plan in plans:  # the step efficiency of each kind of replica, and where it comes from
             e = plan.timer.eff
             line = (
-                f"step efficiency on {plan.accelerator}: {e.compute:.2f} of its FLOP/s and {e.memory:.2f} of its "
-                f"bandwidth, {e.overhead_s * 1e3:.1f} ms per step"
+                f"step efficiency on {plan.accelerator}: {e.compute:.2f} of {plan.compute_basis} and {e.memory:.2f} "
+                f"of peak bandwidth, {e.overhead_s * 1e3:.1f} ms per step"
                 + (f" + {e.per_sequence_s * 1e6:g} us per running sequence" if e.per_sequence_s else "")
                 + (f", {e.serial:g} of the shorter of compute and memory time on top of the longer" if e.serial else "")
                 + f" ({plan.efficiency_origin})"

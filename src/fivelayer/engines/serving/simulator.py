@@ -72,6 +72,8 @@ class ReplicaPlan:
     draft_timer: StepTimer | None = None
     #: Where the step efficiency comes from (the family's calibration, naming any field given instead).
     efficiency_origin: str = ""
+    #: The rate the compute efficiency is a fraction of: the datasheet peak, or a vendor-measured sustained rate.
+    compute_basis: str = "peak FLOP/s"
 
 
 def _efficiency(family: str) -> Efficiency:
@@ -165,6 +167,7 @@ def build_replicas(
                 chip.scale_out_bytes_per_s,
                 draft_timer,
                 efficiency_origin(eff, chip_record.family),
+                f"the vendor-measured sustained {fmt.compute} rate" if chip_record.sustained_flops else "peak FLOP/s",
             )
         )
     return plans

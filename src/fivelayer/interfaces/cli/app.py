@@ -302,15 +302,20 @@ def predict_inference_cmd(
 
     cat = catalog_with(catalog)
 
-    def eff_for(chip: str) -> Efficiency | None:  # the chip family's fit with the fields --efficiency sets
-        if efficiency is None:
+    def eff_for(chip: str, own: str | None = None) -> Efficiency | None:
+        """The chip family's fit with the fields --efficiency sets, then those the case's own field sets."""
+        if efficiency is None and own is None:
             return None
-        return with_efficiency(efficiency, fitted_efficiency(cat.accelerators.get(chip).family))
+        eff = fitted_efficiency(cat.accelerators.get(chip).family)
+        eff = eff if efficiency is None else with_efficiency(efficiency, eff)
+        return eff if own is None else with_efficiency(own, eff, option="field 'efficiency'")
 
     if cases is not None:
         for number, fields in read_cases(cases):
+            own = fields.pop("efficiency", None)
             try:
-                prediction = predict_inference(InferenceCase(**fields), cat, eff_for(str(fields["accelerator"])))
+                case = InferenceCase(**fields)
+                prediction = predict_inference(case, cat, eff_for(case.accelerator, own))
             except FivelayerError as exc:
                 raise FivelayerError(f"{cases} line {number}: {exc}") from None
             sys.stdout.write(json.dumps(prediction.to_dict()) + "\n")

@@ -30,6 +30,8 @@ CASE_FIELDS: dict[str, type] = {
     "input_cv": float,
     "output_cv": float,
     "power_limit": float,
+    #: KEY=VALUE pairs that override the fitted efficiency for this case, as --efficiency does.
+    "efficiency": str,
 }
 REQUIRED = ("accelerator", "count", "model")
 

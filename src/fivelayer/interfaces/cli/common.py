@@ -54,14 +54,15 @@ def jsonable(value: Any) -> Any:
 
 
 def with_efficiency(text: str, base: Efficiency, option: str = "--efficiency") -> Efficiency:
-    """``base`` (the fitted efficiency) with the fields ``text`` sets, as ``KEY=VALUE`` pairs joined by commas;
-    a :class:`FivelayerError` naming the pair on an unknown field, a non-number or a value out of range.
+    """``base`` (the fitted efficiency) with the fields ``text`` sets, as ``KEY=VALUE`` pairs joined by commas
+    (or semicolons, which need no quoting in a CSV cell); a :class:`FivelayerError` naming the pair on an
+    unknown field, a non-number or a value out of range.
 
     >>> with_efficiency("compute=0.7, serial=0", Efficiency(compute=0.5, memory=0.8, serial=0.5))
     Efficiency(compute=0.7, memory=0.8, overhead_s=0.002, per_sequence_s=0.0, power_memory_weight=0.6, serial=0.0)
     """
     changes: dict[str, float] = {}
-    for pair in (p.strip() for p in text.split(",")):
+    for pair in (p.strip() for p in text.replace(";", ",").split(",")):
         if not pair:
             continue
         key, sep, raw = (part.strip() for part in pair.partition("="))
