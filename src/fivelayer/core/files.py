@@ -1,15 +1,16 @@
 """Output files: nothing the user wrote is replaced without asking.
 
 A command that writes a file (``report -o``, ``simulate --records``, ``validate --markdown``) checks its path
-before it starts work that may take minutes. A folder, or a file in a folder that does not exist, is refused at
-once. An existing file is replaced only if it is empty (as ``mktemp`` leaves it) or fivelayer wrote it: each
-writer leaves a mark it recognises (a generator tag, a header, file metadata). So regenerating an output needs
-nothing, while a file of the user's own under the same name is left as it is. ``fivelayer sweep -o`` has the
-same rule through its study stamp.
+before it starts work that may take minutes. A folder, a file in a folder that does not exist, or one this
+process may not write, is refused at once. An existing file is replaced only if it is empty (as ``mktemp``
+leaves it) or fivelayer wrote it: each writer leaves a mark it recognises (a generator tag, a header, file
+metadata). So regenerating an output needs nothing, while a file of the user's own under the same name is left
+as it is. ``fivelayer sweep -o`` has the same rule through its study stamp.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def check_output_file(path: Path, written_by_fivelayer: Callable[[Path], bool], 
         raise FivelayerError(f"{path} is a directory; give a file name such as {example}")
     if not path.parent.is_dir():
         raise FivelayerError(f"cannot write {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise FivelayerError(f"cannot write {path}: permission denied")
     if path.exists() and path.stat().st_size > 0 and not written_by_fivelayer(path):
         raise FivelayerError(
             f"{path} exists and is not a fivelayer {what}, so it is left as it is: remove it or write to a new "

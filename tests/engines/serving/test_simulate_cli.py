@@ -100,6 +100,13 @@ def test_efficiency_override_slows_the_steps_and_is_listed(cli: Cli) -> None:
     assert bad.code == 2 and "did you mean memory?" in bad.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created")
+def test_a_records_file_that_cannot_be_written_is_one_sentence_not_a_traceback(cli: Cli) -> None:
+    for name in ("/proc/fivelayer-records.csv", "/proc/fivelayer-records.parquet"):
+        res = cli(*BASE, "--rate", "5", "--requests", "5", "--json", "--records", name)
+        assert res.code == 2 and f"cannot write {name}" in res.stderr and "Traceback" not in res.stderr
+
+
 def _has(module: str) -> bool:
     import importlib.util
 

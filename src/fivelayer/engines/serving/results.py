@@ -88,35 +88,15 @@ class SimulationResult:
         check_records_path(file)
         suffix = file.suffix.lower()
         frame = self.to_frame()
-        if suffix == ".csv":
-            frame.to_csv(file, index=False)
-        elif suffix == ".parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise FivelayerError(
-                    f"writing {file} needs pyarrow, which is not installed: pip install pyarrow (or use .csv)"
-                ) from None
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            marked = {**(table.schema.metadata or {}), b"fivelayer": RECORDS_MARK.encode()}
-            pq.write_table(table.replace_schema_metadata(marked), file)
-        elif suffix == ".duckdb":
-            try:
-                import duckdb
-            except ImportError:
-                raise FivelayerError(
-                    f"writing {file} needs duckdb, which is not installed: pip install duckdb (or use .csv)"
-                ) from None
-            con = duckdb.connect(str(file))
-            try:
-                con.register("records_frame", frame)
-                con.execute("CREATE OR REPLACE TABLE requests AS SELECT * FROM records_frame")
-                con.execute(f"COMMENT ON TABLE requests IS '{RECORDS_MARK}'")
-            finally:
-                con.close()
+        try:
+            if suffix == ".csv":
+                frame.to_csv(file, index=False)
+            elif suffix == ".parquet":
+                _write_parquet(frame, file)
+            else:
+                _write_duckdb(frame, file)
+        except OSError as exc:
+            raise FivelayerError(f"cannot write {file}: {exc.strerror or exc}") from None
         return file
 
     @classmethod
@@ -338,6 +318,38 @@ def _reps(idx: NDArray[np.int64], cols: dict[str, FloatArray], bins: int) -> Flo
     pairs = np.unique(idx * 1_000_000 + cols["replica"].astype(np.int64))
     out: FloatArray = np.bincount(pairs // 1_000_000, minlength=bins).astype(np.float64)
     return out
+
+
+def _write_parquet(frame: pd.DataFrame, file: Path) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise FivelayerError(
+            f"writing {file} needs pyarrow, which is not installed: pip install pyarrow (or use .csv)"
+        ) from None
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    marked = {**(table.schema.metadata or {}), b"fivelayer": RECORDS_MARK.encode()}
+    pq.write_table(table.replace_schema_metadata(marked), file)
+
+
+def _write_duckdb(frame: pd.DataFrame, file: Path) -> None:
+    try:
+        import duckdb
+    except ImportError:
+        raise FivelayerError(
+            f"writing {file} needs duckdb, which is not installed: pip install duckdb (or use .csv)"
+        ) from None
+    try:
+        con = duckdb.connect(str(file))
+    except duckdb.Error as exc:  # its IO errors are not OSError
+        raise FivelayerError(f"cannot write {file}: {exc}") from None
+    try:
+        con.register("records_frame", frame)
+        con.execute("CREATE OR REPLACE TABLE requests AS SELECT * FROM records_frame")
+        con.execute(f"COMMENT ON TABLE requests IS '{RECORDS_MARK}'")
+    finally:
+        con.close()
 
 
 def check_records_path(path: Path) -> None:

@@ -16,6 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 import fivelayer
+from fivelayer.core.errors import FivelayerError
 from fivelayer.core.files import check_output_file, head_contains
 from fivelayer.interfaces.report.charts import Chart, stack_charts
 from fivelayer.interfaces.report.tables import html_table, key_value_table
@@ -154,7 +155,11 @@ def write_report(
     if it is a fivelayer report (:func:`is_report`)."""
     file = Path(path)
     check_output_file(file, is_report, example="report.html", what="report")
-    file.write_text(render_report(scenario, result, simulation, scenario_text), encoding="utf-8")
+    html = render_report(scenario, result, simulation, scenario_text)
+    try:
+        file.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise FivelayerError(f"cannot write {file}: {exc.strerror or exc}") from None
     return file
 
 
