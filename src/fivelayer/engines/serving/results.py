@@ -320,26 +320,29 @@ def _reps(idx: NDArray[np.int64], cols: dict[str, FloatArray], bins: int) -> Flo
     return out
 
 
-def _write_parquet(frame: pd.DataFrame, file: Path) -> None:
+def _library(name: str, file: Path) -> Any:
+    """The optional library that writes ``file``, or a sentence saying how to install it."""
+    import importlib
+
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        return importlib.import_module(name)
     except ImportError:
         raise FivelayerError(
-            f"writing {file} needs pyarrow, which is not installed: pip install pyarrow (or use .csv)"
+            f"writing {file} needs {name}, which is not installed: pip install {name} (or use .csv)"
         ) from None
+
+
+def _write_parquet(frame: pd.DataFrame, file: Path) -> None:
+    pa = _library("pyarrow", file)
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(frame, preserve_index=False)
     marked = {**(table.schema.metadata or {}), b"fivelayer": RECORDS_MARK.encode()}
     pq.write_table(table.replace_schema_metadata(marked), file)
 
 
 def _write_duckdb(frame: pd.DataFrame, file: Path) -> None:
-    try:
-        import duckdb
-    except ImportError:
-        raise FivelayerError(
-            f"writing {file} needs duckdb, which is not installed: pip install duckdb (or use .csv)"
-        ) from None
+    duckdb = _library("duckdb", file)
     try:
         con = duckdb.connect(str(file))
     except duckdb.Error as exc:  # its IO errors are not OSError
