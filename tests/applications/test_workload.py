@@ -15,6 +15,7 @@ from fivelayer.applications.workload import (
     poisson_arrivals,
     read_trace,
     sample_lengths,
+    synthetic_workload,
 )
 from fivelayer.core.errors import FivelayerError
 from tests.conftest import SHARED
@@ -79,6 +80,10 @@ def test_azure_trace_reads_with_relative_arrival_times() -> None:
         ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1,10,-5\n", "line 3: GeneratedTokens is negative"),
         ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n2,10,5\n1,10,5\n", "line 4: timestamps out of order"),
         ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00,1,1\nsoon,1,1\n", "line 3: TIMESTAMP is not"),
+        # 1e400 overflows a float to inf: not a time, rather than an arrival that turns every result into NaN.
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1e400,10,5\n", "line 3: TIMESTAMP is not a number"),
+        # 1e30 tokens would wrap around when cast to a 64-bit integer and read as a negative count.
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,1e30,5\n", "line 2: ContextTokens is more than 2,147,483,647"),
     ],
 )
 def test_malformed_trace_names_file_and_line(tmp_path: Path, text: str, message: str) -> None:
@@ -88,3 +93,24 @@ def test_malformed_trace_names_file_and_line(tmp_path: Path, text: str, message:
         read_trace(path)
     assert str(path) in str(info.value)
     assert message in str(info.value)
+
+
+def test_synthetic_requests_longer_than_the_context_are_trimmed_and_counted() -> None:
+    # Fixed 100-token prompts and 30-token answers against a 120-token context: every request is 10 too long,
+    # so each prompt loses 10 tokens (the answer is kept) and the workload says so.
+    rng = np.random.default_rng(0)
+    w = synthetic_workload(5, rng, rng, rate_per_s=1.0, input_tokens=100, output_tokens=30, max_context=120)
+    assert w.input_tokens.tolist() == [90] * 5
+    assert w.output_tokens.tolist() == [30] * 5
+    assert w.notes == ("5 of 5 requests drawn longer than the model's context of 120 tokens were trimmed to it "
+                       "(the prompt first)",)  # fmt: skip
+    assert w.head(2).notes == w.notes
+    fits = synthetic_workload(5, rng, rng, rate_per_s=1.0, input_tokens=90, output_tokens=30, max_context=120)
+    assert fits.notes == ()
+
+
+@pytest.mark.parametrize("turns", [0.5, 0.0, float("nan")])
+def test_fewer_than_one_turn_per_conversation_is_refused(turns: float) -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(FivelayerError, match="turns per conversation must be at least 1"):
+        synthetic_workload(5, rng, rng, rate_per_s=1.0, input_tokens=10, output_tokens=5, turns_mean=turns)

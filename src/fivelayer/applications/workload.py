@@ -65,6 +65,8 @@ class Workload:
     session: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     prefix_tokens: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     source: str = "synthetic"
+    #: What was changed while the workload was made (prompts trimmed to the model's context), for the report.
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = self.arrival_s.size
@@ -91,7 +93,7 @@ class Workload:
         """The first ``n`` requests."""
         return Workload(
             self.arrival_s[:n], self.input_tokens[:n], self.output_tokens[:n], self.session[:n],
-            self.prefix_tokens[:n], self.source,
+            self.prefix_tokens[:n], self.source, self.notes,
         )  # fmt: skip
 
 
@@ -242,7 +244,13 @@ def synthetic_workload(
     turns_mean: float = 1.0,
     max_context: int = 0,
 ) -> Workload:
-    """A synthetic workload: ``arrival`` is ``poisson``, ``gamma`` (bursty) or ``daily`` (needs a profile)."""
+    """A synthetic workload: ``arrival`` is ``poisson``, ``gamma`` (bursty) or ``daily`` (needs a profile).
+
+    With ``max_context``, requests longer than the model's context are trimmed to it (the prompt first, as a
+    chat front end drops the oldest turns), and the workload's ``notes`` say how many.
+    """
+    if not turns_mean >= 1:  # also refuses NaN
+        raise FivelayerError(f"turns per conversation must be at least 1 (got {turns_mean}); 1 means no follow-ups")
     if arrival == "poisson":
         t = poisson_arrivals(rate_per_s, n, rng_arrivals)
     elif arrival == "gamma":
@@ -259,15 +267,26 @@ def synthetic_workload(
         session, inp, prefix = multi_turn_sessions(inp, out, rng_lengths, turns_mean)
     else:
         session, prefix = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    notes: tuple[str, ...] = ()
     if max_context:
         # Keep every request within the model's context: trim the prompt (and the shared prefix with it).
+        long = inp + out > max_context
         inp = np.minimum(inp, np.maximum(max_context - out, 1))
         out = np.minimum(out, max_context - inp)
         prefix = np.minimum(prefix, inp - 1)
-    return Workload(t, inp, out, session, prefix, f"{arrival} at {rate_per_s:g} requests/s")
+        if long.any():
+            notes = (
+                f"{int(long.sum()):,} of {n:,} requests drawn longer than the model's context of {max_context:,} "
+                "tokens were trimmed to it (the prompt first)",
+            )
+    return Workload(t, inp, out, session, prefix, f"{arrival} at {rate_per_s:g} requests/s", notes)
 
 
 # --- traces -----------------------------------------------------------------------------------------
+
+
+#: Token counts above this in a trace are refused as they are read (they would overflow an integer later).
+MAX_TRACE_TOKENS = 2**31 - 1
 
 
 def read_trace(path: str | Path, limit: int = 0) -> Workload:
@@ -301,10 +320,15 @@ def read_trace(path: str | Path, limit: int = 0) -> Workload:
     for col in (in_col, out_col):
         raw = frame[col].str.strip()
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values))
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values)) | (values > MAX_TRACE_TOKENS)
         if bad.any():
             i = int(np.argmax(bad))
-            reason = "negative" if np.isfinite(values[i]) and values[i] < 0 else "not a whole number"
+            reason = (
+                "negative" if np.isfinite(values[i]) and values[i] < 0
+                else f"more than {MAX_TRACE_TOKENS:,} tokens, longer than any model's context"
+                if np.isfinite(values[i]) and values[i] > MAX_TRACE_TOKENS
+                else "not a whole number"
+            )  # fmt: skip
             raise FivelayerError(f"{file} line {i + 2}: {col} is {reason} ({raw.iloc[i]!r})")
         tokens.append(np.maximum(values, 1).astype(np.int64))
     stamps = frame[t_col].str.strip()
@@ -317,8 +341,8 @@ def read_trace(path: str | Path, limit: int = 0) -> Workload:
             raise FivelayerError(f"{file} line {i + 2}: {t_col} is not a time ({stamps.iloc[i]!r})")
         ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         seconds = (ns - ns[0]).astype(np.float64) / 1e9
-    elif np.isnan(seconds).any():
-        i = int(np.argmax(np.isnan(seconds)))
+    elif not np.isfinite(seconds).all():  # a word, or a number too large to be a time (1e400 reads as inf)
+        i = int(np.argmax(~np.isfinite(seconds)))
         raise FivelayerError(f"{file} line {i + 2}: {t_col} is not a number of seconds ({stamps.iloc[i]!r})")
     if len(seconds) == 0:
         raise FivelayerError(f"{file}: the trace has no requests")

@@ -457,3 +457,27 @@ def test_power_limited_replicas_run_slower_and_under_the_limit() -> None:
     assert capped["simulated_s"] > free["simulated_s"]
     # Mean power over the run, per accelerator, stays under the limit.
     assert capped["energy_j"] / capped["simulated_s"] <= 400.0 + 1e-6
+
+
+def test_accelerators_left_over_from_whole_replicas_draw_idle_power_and_are_named() -> None:
+    """3 x H100 at tp 2 make one replica and leave one GPU over: the run is the 2-GPU run, plus that GPU's
+    idle power (catalog: 70 W for h100-sxm) for the whole simulated time, stated among the assumptions."""
+    n = 50
+    w = _workload((np.arange(n) * 0.05).tolist(), [512] * n, [64] * n)
+
+    def run(count: int) -> dict[str, Any]:
+        config = ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, count, tp=2, pp=1),), engine=EngineOptions())
+        return simulate(w, config, efficiency=EFF).to_dict()
+
+    two, three = run(2), run(3)
+    assert three["simulated_s"] == two["simulated_s"]
+    assert three["ttft_s"] == two["ttft_s"]
+    assert three["energy_j"] - two["energy_j"] == pytest.approx(70.0 * two["simulated_s"], rel=1e-9)
+    assert three["timeseries"]["energy_j"][-1] - two["timeseries"]["energy_j"][-1] == pytest.approx(
+        70.0 * two["simulated_s"], rel=1e-9
+    )
+    assert three["cluster"][0]["spare_devices"] == 1 and two["cluster"][0]["spare_devices"] == 0
+    assert (
+        "3 h100-sxm make 1 replica of tp 2 x pp 1; the 1 left over stays idle, drawing 70 W each"
+        in three["assumptions"]
+    )

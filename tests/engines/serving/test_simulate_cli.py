@@ -48,6 +48,26 @@ def test_malformed_trace_exits_2_with_file_and_line(cli: Cli, tmp_path: Path) ->
     assert f"{bad} line 3" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # TokenLengths allows a cv up to 10; beyond it the command once failed with an internal error.
+        (("--input-cv", "100"), "--input-cv must be between 0 and 10 (got 100.0)"),
+        (("--output-cv", "nan"), "--output-cv must be between 0 and 10 (got nan)"),
+        # Llama 3.1 8B's context is 131,072 tokens: a mean that does not fit is refused, not trimmed silently.
+        (
+            ("--input-tokens", "131000", "--output-tokens", "256"),
+            "llama-3.1-8b has a context of 131,072 tokens; 131,000 input + 256 output tokens do not fit",
+        ),
+        (("--turns", "0.5"), "turns per conversation must be at least 1 (got 0.5)"),
+    ],
+)
+def test_bad_synthetic_load_exits_2_with_the_option_and_value(cli: Cli, options: tuple[str, ...], message: str) -> None:
+    res = cli(*BASE, "--rate", "1", "--requests", "5", *options)
+    assert res.code == 2, res.stdout
+    assert message in " ".join(res.stderr.split()) and "Traceback" not in res.stderr
+
+
 def test_needs_exactly_one_load(cli: Cli) -> None:
     assert cli(*BASE).code == 2
     res = cli(*BASE, "--rate", "1", "--trace", "x.csv")

@@ -127,13 +127,14 @@ class SimulationResult:
         tokens_done = float(out[finished].sum())
         cols = log.columns()
         energy_busy = float(cols["energy"].sum())
-        idle_j = sum(r.timer.idle_power_w() * max(duration - r.busy_s, 0.0) for r in replicas)
+        spare_w = sum(p.spare * p.spare_idle_w for p in plans)  # accelerators in no replica, idle throughout
+        idle_j = sum(r.timer.idle_power_w() * max(duration - r.busy_s, 0.0) for r in replicas) + spare_w * duration
         devices = sum(r.timer.devices for r in replicas)
         waiting_end = sum(len(r.waiting) for r in replicas) + front_waiting
         running_end = sum(r.running for r in replicas)
         dropped = int(s.dropped.sum())
         prefix_possible = float(s.prefix.sum())
-        series = _timeseries(cols, start, end_s, replicas)
+        series = _timeseries(cols, start, end_s, replicas, spare_w)
         arrival_span = max(float(s.arrival[-1]) - start, 1e-12)
         offered = arrived / arrival_span if arrived > 1 else 0.0
         completion_rate = float(finished.sum()) / duration
@@ -179,6 +180,7 @@ class SimulationResult:
                     "kv_blocks_per_replica": p.kv_blocks,
                     "kv_tokens_per_replica": p.kv_blocks * config.engine.block_size,
                     "max_num_seqs": p.max_seqs,
+                    "spare_devices": p.spare,
                 }
                 for p in plans
             ],
@@ -217,7 +219,15 @@ class SimulationResult:
             "decode context = tokens in the KV cache before the step",
             f"goodput: requests with TTFT <= {config.ttft_slo_s:g} s and TPOT <= {config.tpot_slo_s:g} s per second",
             "idle replicas draw their accelerators' idle power; host power is not included",
+            *workload.notes,
         ]
+        for p in plans:
+            if p.spare:
+                assumptions.append(
+                    f"{p.group.count} {p.accelerator} make {p.replicas} replica{'s' if p.replicas > 1 else ''} of tp "
+                    f"{p.tp} x pp {p.pp}; the {p.spare} left over stay{'s' if p.spare == 1 else ''} idle, drawing "
+                    f"{p.spare_idle_w:g} W each"
+                )
         seen: set[tuple[str, str]] = set()
         for plan in plans:  # the step efficiency of each kind of replica, and where it comes from
             e = plan.timer.eff
@@ -279,15 +289,18 @@ def _queue_growing(ttft: FloatArray, arrival: FloatArray, finished: NDArray[np.b
 
 
 def _timeseries(cols: dict[str, FloatArray], start: float, end: float, replicas: list[Replica],
-                bins: int = 60) -> dict[str, list[float]]:  # fmt: skip
-    """Queue, batch, utilisation and power in ``bins`` equal intervals (each step counted at its midpoint)."""
+                spare_w: float = 0.0, bins: int = 60) -> dict[str, list[float]]:  # fmt: skip
+    """Queue, batch, utilisation and power in ``bins`` equal intervals (each step counted at its midpoint);
+    ``spare_w``: the idle power of accelerators in no replica, drawn throughout."""
     span = max(end - start, 1e-12)
     edges = np.linspace(start, start + span, bins + 1)
     width = span / bins
-    if cols["start"].size == 0:
+    idle_w = sum(r.timer.idle_power_w() for r in replicas)
+    if cols["start"].size == 0:  # nothing ran: every accelerator idle
         zeros = [0.0] * bins
         return {"time_s": edges[:-1].tolist(), "waiting": zeros, "running": zeros, "batch": zeros,
-                "utilisation": zeros, "power_w": zeros, "energy_j": zeros}  # fmt: skip
+                "utilisation": zeros, "power_w": [idle_w + spare_w] * bins,
+                "energy_j": ((idle_w + spare_w) * width * np.arange(1, bins + 1)).tolist()}  # fmt: skip
     mid = 0.5 * (cols["start"] + cols["end"])
     idx = np.clip(((mid - start) / width).astype(np.int64), 0, bins - 1)
     dur = cols["end"] - cols["start"]
@@ -296,9 +309,8 @@ def _timeseries(cols: dict[str, FloatArray], start: float, end: float, replicas:
     steps = np.bincount(idx, weights=cols["steps"], minlength=bins)
     busy = np.bincount(idx, weights=dur, minlength=bins)
     energy = np.bincount(idx, weights=cols["energy"], minlength=bins)
-    idle_w = sum(r.timer.idle_power_w() for r in replicas)
     idle_share = np.clip(1.0 - busy / (width * len(replicas)), 0.0, 1.0)
-    power = energy / width + idle_w * idle_share
+    power = energy / width + idle_w * idle_share + spare_w
     return {
         "time_s": (edges[:-1] - start).tolist(),
         # Requests waiting and running, summed over the replicas that stepped in the interval (mean per step).
@@ -309,7 +321,7 @@ def _timeseries(cols: dict[str, FloatArray], start: float, end: float, replicas:
         ).tolist(),
         "utilisation": np.clip(busy / (width * len(replicas)), 0.0, 1.0).tolist(),
         "power_w": power.tolist(),
-        "energy_j": np.cumsum(energy + idle_w * idle_share * width).tolist(),
+        "energy_j": np.cumsum(energy + (idle_w * idle_share + spare_w) * width).tolist(),
     }
 
 

@@ -74,6 +74,10 @@ class ReplicaPlan:
     efficiency_origin: str = ""
     #: The rate the compute efficiency is a fraction of: the datasheet peak, or a vendor-measured sustained rate.
     compute_basis: str = "peak FLOP/s"
+    #: Accelerators of the group left over after whole replicas of tp x pp (idle for the whole run).
+    spare: int = 0
+    #: Idle power of one of those accelerators, W.
+    spare_idle_w: float = 0.0
 
 
 def _efficiency(family: str) -> Efficiency:
@@ -168,6 +172,8 @@ def build_replicas(
                 draft_timer,
                 efficiency_origin(eff, chip_record.family),
                 f"the vendor-measured sustained {fmt.compute} rate" if chip_record.sustained_flops else "peak FLOP/s",
+                group.count - replicas * n,
+                float(chip.idle_power_w),
             )
         )
     return plans

@@ -22,9 +22,13 @@ __all__ = ["simulate_cmd"]
 PROGRESS_MIN_REQUESTS = 5000
 
 
-def _lengths(mean: int, cv: float) -> TokenLengths | int:
-    if cv < 0:
-        raise FivelayerError(f"a coefficient of variation must be non-negative (got {cv})")
+#: The largest coefficient of variation of token lengths (``TokenLengths.cv``'s bound).
+MAX_LENGTH_CV = 10.0
+
+
+def _lengths(mean: int, cv: float, option: str = "a coefficient of variation") -> TokenLengths | int:
+    if not 0 <= cv <= MAX_LENGTH_CV:  # also refuses NaN
+        raise FivelayerError(f"{option} must be between 0 and {MAX_LENGTH_CV:g} (got {cv})")
     return mean if cv == 0 else TokenLengths(distribution="lognormal", mean=float(mean), cv=cv)
 
 
@@ -160,9 +164,15 @@ def simulate_cmd(
         assert rate is not None
         if input_tokens < 1 or output_tokens < 1:
             raise FivelayerError("--input-tokens and --output-tokens must be at least 1")
+        if input_tokens + output_tokens > max_context:  # not trimmed: the mean itself does not fit
+            raise FivelayerError(
+                f"{model} has a context of {max_context:,} tokens; {input_tokens:,} input + {output_tokens:,} "
+                "output tokens do not fit: lower --input-tokens or --output-tokens"
+            )
         workload = synthetic_workload(
             requests or 1000, streams.generator("arrivals"), streams.generator("lengths"), rate_per_s=rate,
-            input_tokens=_lengths(input_tokens, input_cv), output_tokens=_lengths(output_tokens, output_cv),
+            input_tokens=_lengths(input_tokens, input_cv, "--input-cv"),
+            output_tokens=_lengths(output_tokens, output_cv, "--output-cv"),
             arrival=arrival, burstiness_cv=burstiness, turns_mean=turns, max_context=max_context,
         )  # fmt: skip
     groups = [ReplicaGroup(accelerator, count, "decode" if prefill_count else "mixed", tp, pp, ep, power_limit)]
