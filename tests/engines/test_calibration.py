@@ -210,6 +210,49 @@ def test_shipped_calibration_is_the_fit_of_the_reference_file() -> None:
     assert calibration.fitted_efficiency("hopper").compute == family_fit["compute"]
 
 
+def test_without_a_current_shipped_fit_the_fit_is_made_here_not_recursed_into(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stale calibration.yaml (the reference file edited) is when the fit runs in process. Its predictions at
+    # candidate efficiencies once asked for the calibrated efficiency to name their origin, which started the
+    # same fit again: RecursionError. (Fast after the test above, which fills the per-row tables.)
+    shipped = _shipped_data()
+    monkeypatch.setattr(calibration, "_shipped_fit", lambda: None)
+    calibration.fitted_efficiency.cache_clear()
+    try:
+        eff = calibration.fitted_efficiency("hopper")
+    finally:
+        calibration.fitted_efficiency.cache_clear()
+    family_fit = next(f for f in shipped["fits"] if f.get("family") == "hopper" and f["stack"] is None)
+    assert _rates(eff) == (
+        family_fit["compute"],
+        family_fit["memory"],
+        family_fit["per_sequence_s"],
+        family_fit["serial"],
+    )
+    assert not calibration.fit_in_progress()
+
+
+def test_a_failed_rewrite_leaves_the_calibration_file_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    target = tmp_path / "calibration.yaml"
+    target.write_text("fits: []\n")
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("the fit failed")
+
+    monkeypatch.setattr(calibration, "fit_all", broken)
+    with pytest.raises(RuntimeError):
+        calibration.write_calibration(str(target))
+    assert target.read_text() == "fits: []\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.yaml"]
+
+
+def _shipped_data() -> Any:
+    from fivelayer.core.catalog import packaged_yaml
+
+    return packaged_yaml(calibration.CALIBRATION_FILE).data
+
+
 def _rates(eff: Efficiency) -> tuple[float, float, float, float]:
     return eff.compute, eff.memory, eff.per_sequence_s, eff.serial
 

@@ -22,8 +22,9 @@ import functools
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -417,6 +418,26 @@ def _fit_for(family: str, stack: str | None, rows: Sequence[Measurement], exclud
     return _fit(same_basis if len(same_basis) >= 2 else train)
 
 
+#: Fits in progress. A prediction made during a fit (with the candidate efficiency it is given) must not ask
+#: for the calibrated efficiency to name where its own comes from: that would start the same fit again.
+_FITS_IN_PROGRESS = 0
+
+
+@contextlib.contextmanager
+def _fitting() -> Iterator[None]:
+    global _FITS_IN_PROGRESS
+    _FITS_IN_PROGRESS += 1
+    try:
+        yield
+    finally:
+        _FITS_IN_PROGRESS -= 1
+
+
+def fit_in_progress() -> bool:
+    """Whether a calibration fit is running (its predictions are made at candidate efficiencies)."""
+    return _FITS_IN_PROGRESS > 0
+
+
 @functools.cache
 def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     """The calibrated efficiency of an accelerator family (and serving stack), fitted on every reference row.
@@ -440,12 +461,13 @@ def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
         for key in (*keys, ("all", None, None)):
             if key in efficiencies:
                 return replace(efficiencies[key], power_memory_weight=weight)
-    try:
-        rows = _throughput_rows()
-    except (FivelayerError, FileNotFoundError):
-        return UNCALIBRATED
-    eff = _fit_for(family, stack, rows)
-    return replace(eff, power_memory_weight=_fit_power(None))
+    with _fitting():
+        try:
+            rows = _throughput_rows()
+        except (FivelayerError, FileNotFoundError):
+            return UNCALIBRATED
+        eff = _fit_for(family, stack, rows)
+        return replace(eff, power_memory_weight=_fit_power(None))
 
 
 #: Key of one shipped fit: ("family", family, stack or None), ("basis", sustained rates, None) or
@@ -473,6 +495,11 @@ def fit_all() -> dict[str, Any]:
     """Every fit :func:`fitted_efficiency` can return, as the data of ``reference/calibration.yaml``: per
     (family, serving stack) and per family with two rows or more (a family without rows takes its vendor's
     nearest generation's), per basis of rates, and over all rows; and the power weight."""
+    with _fitting():
+        return _fit_all()
+
+
+def _fit_all() -> dict[str, Any]:
     rows = _throughput_rows()
     fits: list[dict[str, Any]] = []
 
@@ -543,8 +570,11 @@ def write_calibration(path: str) -> None:
         "# Used only while reference_sha256 matches the reference file and the catalog's chips and models; a test\n"
         "# checks it is up to date.\n"
     )
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(header + yaml.safe_dump(fit_all(), sort_keys=False))
+    text = header + yaml.safe_dump(fit_all(), sort_keys=False)  # fitted before the old file is touched
+    target = Path(path)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)
 
 
 def _energy_rows() -> list[Measurement]:
