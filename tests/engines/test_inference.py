@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,34 @@ def test_unmeetable_targets_are_infeasible() -> None:
         predict_inference(
             InferenceCase("h100-sxm", 8, "llama-3.1-70b", "fp8", mode="server", tpot_slo=0.0001), efficiency=EFF
         )
+
+
+@pytest.mark.parametrize(
+    ("model", "tp", "ep", "message"),
+    [
+        # Llama 3.1 8B: 32 query heads, 8 KV heads (config.json): tp 3 splits neither; 16 would replicate each KV
+        # head twice, which engines allow, but 32 heads over 16 devices is also even, so 16 is listed.
+        ("llama-3.1-8b", 3, None, "tp 3 does not split llama-3.1-8b's 32 attention heads (8 KV heads) evenly"),
+        # Llama 2 13B: 40 heads, plain multi-head attention: 16 does not divide 40.
+        ("llama-2-13b", 16, None, "use tp 1, 2, 4, 5, 8, 10"),
+        ("llama-3.1-8b", 1, 2, "ep 2: expert parallelism needs a mixture-of-experts model"),
+    ],
+)
+def test_a_layout_serving_engines_refuse_is_refused(model: str, tp: int, ep: int | None, message: str) -> None:
+    case = InferenceCase("gb200", 16, model, "fp8", tp=tp, ep=ep)
+    with pytest.raises(InfeasibleConfiguration, match=re.escape(message)):
+        predict_inference(case, efficiency=EFF)
+
+
+def test_the_layout_search_only_offers_tensor_parallel_degrees_that_split_the_heads() -> None:
+    # Llama 4 Maverick has 40 query heads and 8 KV heads (config.json): of the powers of two up to the GB200
+    # NVL72 domain only 1, 2, 4 and 8 split them. At a 10 ms TPOT target the search once picked tp 16, the
+    # fastest modelled layout, which no serving engine can run.
+    work = ModelWork.of(default_catalog().language_model("llama-4-maverick"))
+    assert [t for t in (1, 2, 4, 8, 16, 32, 64) if work.splits_heads(t)] == [1, 2, 4, 8]
+    case = InferenceCase("gb200", 64, "llama-4-maverick", "fp8", mode="server", tpot_slo=0.01)
+    p = predict_inference(case, efficiency=EFF)
+    assert p.tp in (1, 2, 4, 8) and p.tpot_s <= 0.01
 
 
 def test_context_longer_than_the_model_allows() -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "MEMORY_RESERVE_FRACTION",
     "InferenceCase",
     "InferencePrediction",
+    "check_layout",
     "efficiency_origin",
     "predict_inference",
     "solve_offline_many",
@@ -196,8 +197,29 @@ def _powers_of_two_upto(limit: int) -> list[int]:
     return out
 
 
+def check_layout(work: ModelWork, tp: int | None, ep: int | None, count: int | None = None) -> None:
+    """Refuse a given tensor-parallel degree that cannot split the model's attention heads, and expert
+    parallelism for a dense model (serving engines refuse both; a number for them would be invented)."""
+    if tp and not work.splits_heads(tp):
+        limit = count or 64
+        valid = [t for t in range(1, limit + 1) if work.splits_heads(t)]
+        raise InfeasibleConfiguration(
+            f"tp {tp} does not split {work.model_id}'s {work.num_heads} attention heads ({work.kv_heads} KV heads) "
+            f"evenly, as serving engines require; use tp {', '.join(map(str, valid))}"
+        )
+    if ep and ep > 1 and not work.num_experts:
+        raise InfeasibleConfiguration(
+            f"ep {ep}: expert parallelism needs a mixture-of-experts model, and {work.model_id} is dense; leave ep out"
+        )
+
+
 def _layouts(case: InferenceCase, chip: ChipSpec, work: ModelWork) -> _Layouts:
-    tps = [case.tp] if case.tp else _powers_of_two_upto(min(case.count, max(chip.scale_up_domain, 1)))
+    check_layout(work, case.tp, case.ep, case.count)
+    tps = (
+        [case.tp]
+        if case.tp
+        else [t for t in _powers_of_two_upto(min(case.count, max(chip.scale_up_domain, 1))) if work.splits_heads(t)]
+    )
     pps = [case.pp] if case.pp else _powers_of_two_upto(min(case.count, 16))
     rows = []
     for tp in tps:
@@ -522,7 +544,7 @@ def solve_offline_many(
     counts = np.asarray(counts, dtype=np.float64)
     inputs = np.asarray(input_tokens, dtype=np.float64)
     outputs = np.asarray(output_tokens, dtype=np.float64)
-    tps = _powers_of_two_upto(max(chip.scale_up_domain, 1))
+    tps = [t for t in _powers_of_two_upto(max(chip.scale_up_domain, 1)) if work.splits_heads(t)]
     rows = [(t, p, e) for t in tps for p in _powers_of_two_upto(16) for e in ({1, t * p} if work.num_experts else {1})]
     lay = np.array(rows, dtype=np.float64)
     tp, pp, ep = lay[:, 0][None, :], lay[:, 1][None, :], lay[:, 2][None, :]

@@ -102,6 +102,8 @@ class ModelWork:
     max_context_tokens: int
     #: KV heads per layer (1 for MLA, whose latent is shared by all heads).
     kv_heads: int = 1
+    #: Query (attention) heads per layer; 0 where unknown (no tensor-parallel check).
+    num_heads: int = 0
 
     @classmethod
     def of(cls, model: LanguageModel) -> ModelWork:
@@ -152,6 +154,7 @@ class ModelWork:
             kv_elements_local=kv_per_layer * n_local,
             max_context_tokens=model.max_context_tokens,
             kv_heads=1 if a.kind == "mla" else a.kv_heads,
+            num_heads=a.num_heads,
         )
 
     # --- memory ----------------------------------------------------------------------------------------
@@ -169,6 +172,13 @@ class ModelWork:
         ctx = np.asarray(context, dtype=np.float64)
         local_ctx = np.minimum(ctx, self.sliding_window) if self.sliding_window else ctx
         return (self.kv_elements_global * ctx + self.kv_elements_local * local_ctx) * fmt.kv_bytes
+
+    def splits_heads(self, tp: int) -> bool:
+        """Whether ``tp`` devices can share the attention heads as vLLM, SGLang and TensorRT-LLM require: the
+        query heads divide evenly, and the KV heads do too or each is replicated a whole number of times."""
+        if not self.num_heads:
+            return True
+        return self.num_heads % tp == 0 and (self.kv_heads % tp == 0 or tp % self.kv_heads == 0)
 
     def kv_replication(self, tp: ArrayLike) -> FloatArray:
         """How many copies of the KV cache a tensor-parallel group of ``tp`` devices keeps.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -319,6 +320,15 @@ def test_draft_model_needs_the_target_tokenizer() -> None:
         EngineOptions(draft_model="llama-3.2-1b")
 
 
+def test_a_draft_that_crowds_out_the_kv_cache_is_named() -> None:
+    # Llama 3.1 405B as the draft of Llama 3.1 8B on one 80 GB H100: its 406 GB of fp8 weights (405.9 B params
+    # x 1 byte) leave no memory for a KV cache, and the error says it is the draft's.
+    with pytest.raises(
+        FivelayerError, match=re.escape("the draft model llama-3.1-405b's 406 GB of weights does not leave")
+    ):
+        build_replicas(_config(speculative_tokens=2, draft_model="llama-3.1-405b"), efficiency=EFF)
+
+
 # --- invariants ---------------------------------------------------------------------------------------
 
 requests = st.lists(
@@ -481,3 +491,11 @@ def test_accelerators_left_over_from_whole_replicas_draw_idle_power_and_are_name
         "3 h100-sxm make 1 replica of tp 2 x pp 1; the 1 left over stays idle, drawing 70 W each"
         in three["assumptions"]
     )
+
+
+def test_a_given_layout_that_engines_refuse_is_refused_as_predict_refuses_it() -> None:
+    # Llama 3.1 8B has 32 heads and 8 KV heads: tp 3 splits neither; it is dense, so ep 2 means nothing.
+    for tp, ep, words in ((3, None, "tp 3 does not split"), (1, 2, "needs a mixture-of-experts model")):
+        config = ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, 6, tp=tp, pp=1, ep=ep),))
+        with pytest.raises(FivelayerError, match=words):
+            build_replicas(config, efficiency=EFF)

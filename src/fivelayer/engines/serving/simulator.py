@@ -28,6 +28,7 @@ from fivelayer.core.streams import RandomStreams
 from fivelayer.engines.inference import (
     MEMORY_RESERVE_FRACTION,
     InferenceCase,
+    check_layout,
     efficiency_origin,
     predict_inference,
 )
@@ -120,6 +121,7 @@ def build_replicas(
             pred = predict_inference(case, cat, eff)
             tp, pp, ep = pred.tp, pred.pp, pred.ep
         else:
+            check_layout(work, group.tp, group.ep, group.count)
             tp, pp, ep = group.tp, group.pp, group.ep or 1
         n = tp * pp
         replicas = group.count // n
@@ -132,8 +134,13 @@ def build_replicas(
             kv_token += draft_work.kv_bytes_per_token(fmt) * float(draft_work.kv_replication(tp))
         blocks = int(max(usable, 0.0) // (kv_token * opts.block_size))
         if blocks < 1:
+            draft = (
+                f" with the draft model {opts.draft_model}'s {draft_work.weight_bytes(fmt) / 1e9:,.0f} GB of weights"
+                if draft_work is not None
+                else ""
+            )
             raise InfeasibleConfiguration(
-                f"{model.id} in {fmt.name} does not leave room for a KV cache on {n} x {chip_record.id}"
+                f"{model.id} in {fmt.name}{draft} does not leave room for a KV cache on {n} x {chip_record.id}"
             )
         tokens_per_seq = max(mean_input + mean_output, 1.0)
         by_memory = max(1, int(blocks * opts.block_size // tokens_per_seq))
