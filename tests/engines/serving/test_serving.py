@@ -499,3 +499,17 @@ def test_a_given_layout_that_engines_refuse_is_refused_as_predict_refuses_it() -
         config = ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, 6, tp=tp, pp=1, ep=ep),))
         with pytest.raises(FivelayerError, match=words):
             build_replicas(config, efficiency=EFF)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("tpot_slo_s", float("nan"), "tpot target: nan"),
+        ("ttft_slo_s", 0.0, "ttft target: 0.0"),
+        ("horizon_s", float("nan"), "horizon must be a positive number of seconds (got nan)"),
+    ],
+)
+def test_a_target_or_horizon_that_is_not_a_positive_time_is_refused(field: str, value: float, words: str) -> None:
+    # NaN passes a `value <= 0` check and then fails every comparison: goodput 0 with no word of why.
+    with pytest.raises(FivelayerError, match=re.escape(words)):
+        replace(_config(), **{field: value})

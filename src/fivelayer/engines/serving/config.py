@@ -164,10 +164,11 @@ class ServingConfig:
             raise FivelayerError("disaggregated serving needs both a prefill and a decode group")
         if "mixed" in roles and "prefill" in roles:
             raise FivelayerError("mix either mixed groups or prefill/decode groups, not both")
-        if self.ttft_slo_s <= 0 or self.tpot_slo_s <= 0:
-            raise FivelayerError("latency targets must be positive")
-        if self.horizon_s is not None and self.horizon_s <= 0:
-            raise FivelayerError("horizon must be positive")
+        for name, value in (("ttft", self.ttft_slo_s), ("tpot", self.tpot_slo_s)):
+            if not value > 0:  # also refuses NaN, which every comparison fails (goodput 0); inf: no target
+                raise FivelayerError(f"latency targets must be positive numbers of seconds ({name} target: {value})")
+        if self.horizon_s is not None and not self.horizon_s > 0:
+            raise FivelayerError(f"horizon must be a positive number of seconds (got {self.horizon_s})")
         if self.dispatch_batch < 1:
             raise FivelayerError(f"dispatch_batch must be at least 1 (got {self.dispatch_batch})")
         if not 0.0 <= self.dispatch_timeout_s < math.inf:
