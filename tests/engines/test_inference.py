@@ -180,6 +180,8 @@ def test_context_longer_than_the_model_allows() -> None:
         ({"count": 0}, "count must be at least 1"),
         ({"mode": "fast"}, "mode must be"),
         ({"mode": "fixed-batch"}, "needs batch_size"),
+        # NaN fails every comparison: it once passed the check and ended as "no operating point meets TPOT <= nan".
+        ({"mode": "server", "tpot_slo": float("nan")}, "tpot_slo must be positive"),
     ],
 )
 def test_bad_case_values(kwargs: dict[str, Any], words: str) -> None:

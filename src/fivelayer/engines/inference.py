@@ -122,7 +122,7 @@ class InferenceCase:
                 problems.append(f"{name} must be at least 1 (got {value})")
         for name in ("ttft_slo", "tpot_slo"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
+            if value is not None and not value > 0:  # NaN too: it fails every comparison, so nothing would meet it
                 problems.append(f"{name} must be positive (got {value})")
         if not 1.0 <= self.pue <= 3.0:
             problems.append(f"pue must be between 1 and 3 (got {self.pue})")
