@@ -84,6 +84,15 @@ def test_azure_trace_reads_with_relative_arrival_times() -> None:
         ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1e400,10,5\n", "line 3: TIMESTAMP is not a number"),
         # 1e30 tokens would wrap around when cast to a 64-bit integer and read as a negative count.
         ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,1e30,5\n", "line 2: ContextTokens is more than 2,147,483,647"),
+        # One field too many: pandas would take the first as an index and shift the rest into the wrong columns.
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5,7\n", "line 2: 4 fields, but the header has 3"),
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n1,10,5,7\n", "line 3: 4 fields, but the header has 3"),
+        # A blank line still counts: the bad row is line 4 of the file.
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n\n1,10,-5\n", "line 4: GeneratedTokens is negative"),
+        (
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00,1,1\n5,1,1\n",
+            "line 2: TIMESTAMP is not a number of seconds ('2023-11-16 18:00:00'), as line 3's is",
+        ),
     ],
 )
 def test_malformed_trace_names_file_and_line(tmp_path: Path, text: str, message: str) -> None:
@@ -114,3 +123,16 @@ def test_fewer_than_one_turn_per_conversation_is_refused(turns: float) -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(FivelayerError, match="turns per conversation must be at least 1"):
         synthetic_workload(5, rng, rng, rate_per_s=1.0, input_tokens=10, output_tokens=5, turns_mean=turns)
+
+
+def test_trace_dates_with_time_zone_offsets_are_compared_in_utc(tmp_path: Path) -> None:
+    # 19:00:30+01:00 is 18:00:30 UTC: 30 s after the first request, not an hour; pandas once refused the mix.
+    path = tmp_path / "tz.csv"
+    path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16T18:00:00+00:00,10,5\n"
+                    "2023-11-16T19:00:30+01:00,10,5\n")  # fmt: skip
+    assert read_trace(path).arrival_s.tolist() == [0.0, 30.0]
+
+
+def test_a_folder_given_as_the_trace_is_named_as_one(tmp_path: Path) -> None:
+    with pytest.raises(FivelayerError, match="is a folder"):
+        read_trace(tmp_path)

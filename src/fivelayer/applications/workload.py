@@ -19,6 +19,7 @@ NumPy arrays, sorted by arrival time:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -299,26 +300,46 @@ def read_trace(path: str | Path, limit: int = 0) -> Workload:
     import pandas as pd
 
     file = Path(path)
+    if file.is_dir():
+        raise FivelayerError(f"trace file {file} is a folder; give the CSV file in it")
     if not file.is_file():
         raise FivelayerError(f"trace file {file} does not exist")
     try:
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False, nrows=limit or None, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        # Without a header row to pandas, a row with one field too many is an error naming its line (with a
+        # header, pandas would quietly take the first field of such a row as an index and shift the rest).
+        # Blank lines are kept, then dropped, so that every row keeps its line number (index + 1).
+        frame = pd.read_csv(file, header=None, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            skip_blank_lines=False, encoding="utf-8-sig")  # fmt: skip
+    except pd.errors.ParserError as exc:
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if fields:
+            expected, at, saw = fields.groups()
+            raise FivelayerError(f"{file} line {at}: {saw} fields, but the header has {expected}") from None
+        raise FivelayerError(f"{file}: not a readable CSV file ({str(exc).strip()})") from None
+    except (UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise FivelayerError(f"{file}: not a readable CSV file ({exc})") from None
-    header = [c.strip() for c in frame.columns]
-    frame.columns = pd.Index(header)
+    header = [str(c).strip() for c in frame.iloc[0]] if len(frame) else []
+    frame = frame.iloc[1:]
+    frame = frame[~(frame.apply(lambda col: col.str.strip() == "")).all(axis=1)]  # blank lines
+    if limit:
+        frame = frame.iloc[:limit]
+    line = (frame.index.to_numpy() + 1).astype(np.int64)
     names = next((cols for cols in TRACE_COLUMNS if all(c in header for c in cols)), None)
     if names is None:
         wanted = " or ".join(",".join(cols) for cols in TRACE_COLUMNS)
         missing = [c for c in TRACE_COLUMNS[0] if c not in header]
         raise FivelayerError(
             f"{file} line 1: missing column(s) {', '.join(missing)}; a trace needs the columns {wanted} "
-            f"(found: {', '.join(header) or 'none'})"
+            f"(found: {', '.join(h for h in header if h) or 'none'})"
         )
     t_col, in_col, out_col = names
+
+    def column(name: str) -> pd.Series:
+        return frame[header.index(name)].str.strip()  # the first column of that name
+
     tokens = []
     for col in (in_col, out_col):
-        raw = frame[col].str.strip()
+        raw = column(col)
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values)) | (values > MAX_TRACE_TOKENS)
         if bad.any():
@@ -329,28 +350,33 @@ def read_trace(path: str | Path, limit: int = 0) -> Workload:
                 if np.isfinite(values[i]) and values[i] > MAX_TRACE_TOKENS
                 else "not a whole number"
             )  # fmt: skip
-            raise FivelayerError(f"{file} line {i + 2}: {col} is {reason} ({raw.iloc[i]!r})")
+            raise FivelayerError(f"{file} line {line[i]}: {col} is {reason} ({raw.iloc[i]!r})")
         tokens.append(np.maximum(values, 1).astype(np.int64))
-    stamps = frame[t_col].str.strip()
+    stamps = column(t_col)
     seconds = pd.to_numeric(stamps, errors="coerce").to_numpy(dtype=np.float64)
-    if len(stamps) and np.isnan(seconds).all():
-        parsed = pd.to_datetime(stamps, errors="coerce", format="ISO8601")
+    numeric = np.isfinite(seconds)
+    if len(stamps) and not numeric.any():
+        # Dates; with time-zone offsets they are compared in UTC (a date without an offset is taken as UTC).
+        parsed = pd.to_datetime(stamps, errors="coerce", format="ISO8601", utc=True)
         nat = parsed.isna().to_numpy()
         if nat.any():
             i = int(np.argmax(nat))
-            raise FivelayerError(f"{file} line {i + 2}: {t_col} is not a time ({stamps.iloc[i]!r})")
+            raise FivelayerError(f"{file} line {line[i]}: {t_col} is not a time ({stamps.iloc[i]!r})")
         ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         seconds = (ns - ns[0]).astype(np.float64) / 1e9
-    elif not np.isfinite(seconds).all():  # a word, or a number too large to be a time (1e400 reads as inf)
-        i = int(np.argmax(~np.isfinite(seconds)))
-        raise FivelayerError(f"{file} line {i + 2}: {t_col} is not a number of seconds ({stamps.iloc[i]!r})")
+    elif not numeric.all():  # a word or a date among seconds, or a number too large to be a time (1e400: inf)
+        i = int(np.argmax(~numeric))
+        raise FivelayerError(
+            f"{file} line {line[i]}: {t_col} is not a number of seconds ({stamps.iloc[i]!r}), as line "
+            f"{line[int(np.argmax(numeric))]}'s is; give every time in seconds or every time as a date"
+        )
     if len(seconds) == 0:
         raise FivelayerError(f"{file}: the trace has no requests")
     back = np.diff(seconds) < 0
     if back.any():
         i = int(np.argmax(back)) + 1
         raise FivelayerError(
-            f"{file} line {i + 2}: timestamps out of order ({stamps.iloc[i]!r} is before {stamps.iloc[i - 1]!r})"
+            f"{file} line {line[i]}: timestamps out of order ({stamps.iloc[i]!r} is before {stamps.iloc[i - 1]!r})"
         )
     arrival = seconds - seconds[0]
     return Workload(arrival, tokens[0], tokens[1], source=str(file))

@@ -513,3 +513,15 @@ def test_a_target_or_horizon_that_is_not_a_positive_time_is_refused(field: str, 
     # NaN passes a `value <= 0` check and then fails every comparison: goodput 0 with no word of why.
     with pytest.raises(FivelayerError, match=re.escape(words)):
         replace(_config(), **{field: value})
+
+
+def test_requests_longer_than_the_context_are_dropped_and_the_reason_stated() -> None:
+    # Llama 3.1 8B holds 131,072 tokens: a 131,000-token prompt with 100 tokens to generate needs 131,099 in
+    # its KV cache before the last token, so it is rejected; the 1,000-token request beside it is served.
+    w = _workload([0.0, 0.1], [131_000, 1000], [100, 100])
+    result = simulate(w, _config(), efficiency=EFF).to_dict()
+    assert (result["finished"], result["dropped"]) == (1, 1)
+    assert (
+        "1 request dropped, as a serving engine rejects them: 1 longer than llama-3.1-8b's context of 131,072 tokens"
+        in result["assumptions"]
+    )

@@ -221,6 +221,16 @@ class SimulationResult:
             "idle replicas draw their accelerators' idle power; host power is not included",
             *workload.notes,
         ]
+        if dropped:
+            context = min(p.timer.max_context for p in plans)
+            too_long = int((s.dropped & (s.input + s.output - 1 > context)).sum())
+            reasons = [f"{too_long:,} longer than {config.model}'s context of {context:,} tokens"] if too_long else []
+            if dropped - too_long:
+                reasons.append(f"{dropped - too_long:,} longer than a replica's whole KV cache")
+            assumptions.append(
+                f"{dropped:,} request{'s' if dropped > 1 else ''} dropped, as a serving engine rejects them: "
+                + " and ".join(reasons)
+            )
         for p in plans:
             if p.spare:
                 assumptions.append(
