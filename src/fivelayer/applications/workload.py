@@ -335,7 +335,8 @@ def read_trace(path: str | Path, limit: int = 0) -> Workload:
     t_col, in_col, out_col = names
 
     def column(name: str) -> pd.Series:
-        return frame[header.index(name)].str.strip()  # the first column of that name
+        values: pd.Series = frame[header.index(name)].str.strip()  # the first column of that name
+        return values
 
     tokens = []
     for col in (in_col, out_col):
