@@ -16,6 +16,7 @@ from fivelayer.applications.workload import (
     read_trace,
     sample_lengths,
     synthetic_workload,
+    token_lengths,
 )
 from fivelayer.core.errors import FivelayerError
 from tests.conftest import SHARED
@@ -105,15 +106,20 @@ def test_malformed_trace_names_file_and_line(tmp_path: Path, text: str, message:
 
 
 def test_synthetic_requests_longer_than_the_context_are_trimmed_and_counted() -> None:
-    # Fixed 100-token prompts and 30-token answers against a 120-token context: every request is 10 too long,
-    # so each prompt loses 10 tokens (the answer is kept) and the workload says so.
-    rng = np.random.default_rng(0)
-    w = synthetic_workload(5, rng, rng, rate_per_s=1.0, input_tokens=100, output_tokens=30, max_context=120)
-    assert w.input_tokens.tolist() == [90] * 5
-    assert w.output_tokens.tolist() == [30] * 5
-    assert w.notes == ("5 of 5 requests drawn longer than the model's context of 120 tokens were trimmed to it "
-                       "(the prompt first)",)  # fmt: skip
+    # Prompts of mean 60 and cv 1.5 with 30-token answers against a 120-token context: the mean fits, the
+    # long tail does not. Each long request loses prompt tokens down to 120 - 30 = 90, and the workload says
+    # how many were trimmed: those whose drawn prompt (the same draw, from the same seed) exceeded 90.
+    prompts = TokenLengths(mean=60, cv=1.5)
+    w = synthetic_workload(200, np.random.default_rng(0), np.random.default_rng(1), rate_per_s=1.0,
+                           input_tokens=prompts, output_tokens=30, max_context=120)  # fmt: skip
+    drawn = sample_lengths(prompts, 200, np.random.default_rng(1))
+    long = drawn > 90
+    assert 0 < long.sum() < 200
+    assert w.input_tokens.tolist() == np.where(long, 90, drawn).tolist()
+    assert w.notes == (f"{long.sum()} of 200 requests drawn longer than the model's context of 120 tokens were "
+                       "trimmed to it (the prompt first)",)  # fmt: skip
     assert w.head(2).notes == w.notes
+    rng = np.random.default_rng(0)
     fits = synthetic_workload(5, rng, rng, rate_per_s=1.0, input_tokens=90, output_tokens=30, max_context=120)
     assert fits.notes == ()
 
@@ -136,3 +142,18 @@ def test_trace_dates_with_time_zone_offsets_are_compared_in_utc(tmp_path: Path) 
 def test_a_folder_given_as_the_trace_is_named_as_one(tmp_path: Path) -> None:
     with pytest.raises(FivelayerError, match="is a folder"):
         read_trace(tmp_path)
+
+
+def test_mean_lengths_beyond_the_context_are_refused_not_trimmed() -> None:
+    # Trimming the tail of a spread is what an engine's front end does; trimming every request of a mean that
+    # cannot fit would simulate a different workload than the one asked for.
+    rng = np.random.default_rng(0)
+    with pytest.raises(FivelayerError, match="llama-2-70b has a context of 4,096 tokens; 4,000 input \\+ 200 output"):
+        synthetic_workload(5, rng, rng, rate_per_s=1.0, input_tokens=TokenLengths(mean=4000, cv=0.5),
+                           output_tokens=200, max_context=4096, model="llama-2-70b")  # fmt: skip
+
+
+@pytest.mark.parametrize("cv", [-0.1, 10.5, float("nan")])
+def test_a_length_spread_out_of_range_is_refused_naming_what_set_it(cv: float) -> None:
+    with pytest.raises(FivelayerError, match=f"--input-cv must be between 0 and 10 \\(got {cv}\\)"):
+        token_lengths(100, cv, "--input-cv")

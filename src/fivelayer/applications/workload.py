@@ -231,6 +231,18 @@ def multi_turn_sessions(
     return session, prompt, prefix
 
 
+#: The largest coefficient of variation of token lengths (``TokenLengths.cv``'s bound).
+MAX_LENGTH_CV = 10.0
+
+
+def token_lengths(mean: int, cv: float, what: str = "a coefficient of variation") -> TokenLengths | int:
+    """``mean`` tokens for every request (``cv`` 0), else lognormal lengths around it; ``what`` names the
+    spread in the error when it is out of range (an option or a field)."""
+    if not 0 <= cv <= MAX_LENGTH_CV:  # also refuses NaN
+        raise FivelayerError(f"{what} must be between 0 and {MAX_LENGTH_CV:g} (got {cv})")
+    return mean if cv == 0 else TokenLengths(distribution="lognormal", mean=float(mean), cv=cv)
+
+
 def synthetic_workload(
     n: int,
     rng_arrivals: np.random.Generator,
@@ -244,12 +256,20 @@ def synthetic_workload(
     daily_profile: tuple[float, ...] | None = None,
     turns_mean: float = 1.0,
     max_context: int = 0,
+    model: str = "the model",
 ) -> Workload:
     """A synthetic workload: ``arrival`` is ``poisson``, ``gamma`` (bursty) or ``daily`` (needs a profile).
 
     With ``max_context``, requests longer than the model's context are trimmed to it (the prompt first, as a
-    chat front end drops the oldest turns), and the workload's ``notes`` say how many.
+    chat front end drops the oldest turns), and the workload's ``notes`` say how many; mean lengths that do
+    not fit at all are refused (``model`` names the model in that error).
     """
+    means = [float(x.mean if isinstance(x, TokenLengths) else x) for x in (input_tokens, output_tokens)]
+    if max_context and sum(means) > max_context:
+        raise FivelayerError(
+            f"{model} has a context of {max_context:,} tokens; {means[0]:,.0f} input + {means[1]:,.0f} output tokens "
+            "do not fit (the means of the requests)"
+        )
     if not turns_mean >= 1:  # also refuses NaN
         raise FivelayerError(f"turns per conversation must be at least 1 (got {turns_mean}); 1 means no follow-ups")
     if arrival == "poisson":

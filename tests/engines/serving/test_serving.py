@@ -511,8 +511,9 @@ def test_a_given_layout_that_engines_refuse_is_refused_as_predict_refuses_it() -
 )
 def test_a_target_or_horizon_that_is_not_a_positive_time_is_refused(field: str, value: float, words: str) -> None:
     # NaN passes a `value <= 0` check and then fails every comparison: goodput 0 with no word of why.
+    changes: dict[str, Any] = {field: value}
     with pytest.raises(FivelayerError, match=re.escape(words)):
-        replace(_config(), **{field: value})
+        replace(_config(), **changes)
 
 
 def test_requests_longer_than_the_context_are_dropped_and_the_reason_stated() -> None:

@@ -177,6 +177,8 @@ def test_a_configuration_that_cannot_be_served_is_an_infeasible_row() -> None:
         (("  count: 2\n", "  count: 2\n  trace: missing.csv\n"), "(simulation.trace)"),
         (("  count: 2\n", "  count: 2\n  precision: fp9\n"), "Unknown precision 'fp9'"),
         (("  count: 2\n", "  count: 2\n  burstiness: -0.5\n"), "(simulation.burstiness)"),
+        # A token-length spread over 10 (TokenLengths' bound) once failed inside the run, case by case.
+        (("  input_cv: 0.5\n", "  input_cv: 100\n"), "(simulation.input_cv)"),
         (("  count: 2\n", "  count: 2\n  dispatch_timeout: .inf\n"), "(simulation.dispatch_timeout)"),
         (("    values: [5, 40]", "    distribution: {kind: uniform, low: 2, high: 50}"), "distributions are for"),
         (("    values: [5, 40]", "    range: [40, 5]"), "empty range for rate"),

@@ -77,8 +77,12 @@ class SimulationInputs(Strict):
     requests: int | None = Field(default=None, ge=1, le=10_000_000, description="requests to simulate (default 1,000)")
     input_tokens: int = Field(default=1024, ge=1, description="mean prompt tokens per request")
     output_tokens: int = Field(default=256, ge=1, description="mean generated tokens per request")
-    input_cv: float = Field(default=0.0, ge=0, description="coefficient of variation of prompt lengths (0: fixed)")
-    output_cv: float = Field(default=0.0, ge=0, description="coefficient of variation of output lengths (0: fixed)")
+    input_cv: float = Field(
+        default=0.0, ge=0, le=10, description="coefficient of variation of prompt lengths (0: fixed)"
+    )
+    output_cv: float = Field(
+        default=0.0, ge=0, le=10, description="coefficient of variation of output lengths (0: fixed)"
+    )
     arrival: Literal["poisson", "gamma"] = "poisson"
     burstiness: float = Field(default=2.0, gt=0, description="gap coefficient of variation of gamma arrivals")
     turns: float = Field(default=1.0, ge=1, description="mean turns per conversation (prefix reuse)")
@@ -243,15 +247,9 @@ def check_simulation(spec: StudySpec, located: LocatedYaml, base: Scenario,
 # --- running ----------------------------------------------------------------------------------------------
 
 
-def _lengths(mean: int, cv: float) -> Any:
-    from fivelayer.applications.application import TokenLengths
-
-    return mean if cv == 0 else TokenLengths(distribution="lognormal", mean=float(mean), cv=cv)
-
-
 def run_simulation(inputs: SimulationInputs, seed: int, catalog: CatalogSet | None = None) -> SimulationResult:
     """One simulation, built exactly as ``fivelayer simulate`` builds it from the same options and seed."""
-    from fivelayer.applications.workload import read_trace, synthetic_workload
+    from fivelayer.applications.workload import read_trace, synthetic_workload, token_lengths
     from fivelayer.catalog import default_catalog
     from fivelayer.core.streams import RandomStreams
     from fivelayer.engines.serving import EngineOptions, ReplicaGroup, ServingConfig, simulate
@@ -265,10 +263,10 @@ def run_simulation(inputs: SimulationInputs, seed: int, catalog: CatalogSet | No
         streams = RandomStreams(seed)
         workload = synthetic_workload(
             inputs.requests or DEFAULT_REQUESTS, streams.generator("arrivals"), streams.generator("lengths"),
-            rate_per_s=inputs.rate, input_tokens=_lengths(inputs.input_tokens, inputs.input_cv),
-            output_tokens=_lengths(inputs.output_tokens, inputs.output_cv), arrival=inputs.arrival,
+            rate_per_s=inputs.rate, input_tokens=token_lengths(inputs.input_tokens, inputs.input_cv, "input_cv"),
+            output_tokens=token_lengths(inputs.output_tokens, inputs.output_cv, "output_cv"), arrival=inputs.arrival,
             burstiness_cv=inputs.burstiness, turns_mean=inputs.turns,
-            max_context=cat.language_model(inputs.model).max_context_tokens,
+            max_context=cat.language_model(inputs.model).max_context_tokens, model=inputs.model,
         )  # fmt: skip
     else:
         raise FivelayerError("a simulation needs a rate or a trace")

@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fivelayer.applications.application import TokenLengths
 from fivelayer.core.errors import FivelayerError
 from fivelayer.interfaces.cli.common import EFFICIENCY_HELP, with_efficiency
 
@@ -20,16 +19,6 @@ __all__ = ["simulate_cmd"]
 
 #: Runs with at least this many requests show a progress bar (unless --json).
 PROGRESS_MIN_REQUESTS = 5000
-
-
-#: The largest coefficient of variation of token lengths (``TokenLengths.cv``'s bound).
-MAX_LENGTH_CV = 10.0
-
-
-def _lengths(mean: int, cv: float, option: str = "a coefficient of variation") -> TokenLengths | int:
-    if not 0 <= cv <= MAX_LENGTH_CV:  # also refuses NaN
-        raise FivelayerError(f"{option} must be between 0 and {MAX_LENGTH_CV:g} (got {cv})")
-    return mean if cv == 0 else TokenLengths(distribution="lognormal", mean=float(mean), cv=cv)
 
 
 #: Options that also apply to a scenario run; any other, given with SCENARIO.yaml, is refused (not ignored).
@@ -114,7 +103,7 @@ def simulate_cmd(
     ] = None,
 ) -> None:
     """Simulate serving: latency percentiles (TTFT, TPOT, end to end), goodput, throughput, power."""
-    from fivelayer.applications.workload import read_trace, synthetic_workload
+    from fivelayer.applications.workload import read_trace, synthetic_workload, token_lengths
     from fivelayer.catalog import default_catalog
     from fivelayer.core.streams import RandomStreams
     from fivelayer.engines.serving import EngineOptions, ReplicaGroup, ServingConfig, simulate
@@ -164,16 +153,11 @@ def simulate_cmd(
         assert rate is not None
         if input_tokens < 1 or output_tokens < 1:
             raise FivelayerError("--input-tokens and --output-tokens must be at least 1")
-        if input_tokens + output_tokens > max_context:  # not trimmed: the mean itself does not fit
-            raise FivelayerError(
-                f"{model} has a context of {max_context:,} tokens; {input_tokens:,} input + {output_tokens:,} "
-                "output tokens do not fit: lower --input-tokens or --output-tokens"
-            )
         workload = synthetic_workload(
             requests or 1000, streams.generator("arrivals"), streams.generator("lengths"), rate_per_s=rate,
-            input_tokens=_lengths(input_tokens, input_cv, "--input-cv"),
-            output_tokens=_lengths(output_tokens, output_cv, "--output-cv"),
-            arrival=arrival, burstiness_cv=burstiness, turns_mean=turns, max_context=max_context,
+            input_tokens=token_lengths(input_tokens, input_cv, "--input-cv"),
+            output_tokens=token_lengths(output_tokens, output_cv, "--output-cv"),
+            arrival=arrival, burstiness_cv=burstiness, turns_mean=turns, max_context=max_context, model=model,
         )  # fmt: skip
     groups = [ReplicaGroup(accelerator, count, "decode" if prefill_count else "mixed", tp, pp, ep, power_limit)]
     if prefill_count:
@@ -249,14 +233,14 @@ def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, cata
         par = row["parallelism"] or {"tp": None, "pp": None, "ep": None}
         per_unit = row["accelerators"] // units
         streams = RandomStreams(seed + index)
-        from fivelayer.applications.workload import synthetic_workload
+        from fivelayer.applications.workload import synthetic_workload, token_lengths
 
         workload = synthetic_workload(
             requests, streams.generator("arrivals"), streams.generator("lengths"),
             rate_per_s=peak_requests / units,
-            input_tokens=_lengths(max(1, round(mean_in)), cv_in),
-            output_tokens=_lengths(max(1, round(mean_out)), cv_out),
-            max_context=model.max_context_tokens,
+            input_tokens=token_lengths(max(1, round(mean_in)), cv_in),
+            output_tokens=token_lengths(max(1, round(mean_out)), cv_out),
+            max_context=model.max_context_tokens, model=model.id,
         )  # fmt: skip
         config = ServingConfig(
             model=model.id, precision=dep.precision,
