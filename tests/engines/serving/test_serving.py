@@ -526,3 +526,30 @@ def test_requests_longer_than_the_context_are_dropped_and_the_reason_stated() ->
         "1 request dropped, as a serving engine rejects them: 1 longer than llama-3.1-8b's context of 131,072 tokens"
         in result["assumptions"]
     )
+
+
+def _horizon_run(gap_s: float, n: int, horizon_s: float) -> dict[str, Any]:
+    w = _workload((np.arange(n) * gap_s).tolist(), [2048] * n, [256] * n)
+    config = replace(_config(), horizon_s=horizon_s)
+    return simulate(w, config, efficiency=EFF).to_dict()
+
+
+def test_a_horizon_cuts_a_light_load_without_calling_it_unsustainable() -> None:
+    # One request every 0.2 s, cut at 100 s: requests 0..500 arrive (the one at exactly 100 s too), so the
+    # offered load is 501 / 100 s. Those still running at the cut are in flight, not a growing queue, and
+    # they do not count against the attainment. Before, the offered load was taken over all 1,000 requests'
+    # arrival span (2.5 /s) and any request left at the horizon made the load "not sustainable".
+    r = _horizon_run(0.2, 1000, 100.0)
+    assert r["arrived"] == 501
+    assert r["offered_requests_per_s"] == pytest.approx(5.01)
+    assert r["running"] + r["waiting"] > 0
+    assert r["sustainable"] is True
+    assert r["slo_attainment"] == 1.0
+
+
+def test_a_horizon_still_sees_an_overload() -> None:
+    # 500 requests/s of 2,048-token prompts on one H100 (it carries about 18 /s): at a 4 s horizon most
+    # arrivals still wait, and those that have waited past the 2 s TTFT target count as missed.
+    r = _horizon_run(0.002, 4000, 4.0)
+    assert r["sustainable"] is False and r["waiting"] > 1000
+    assert r["slo_attainment"] < 0.5
