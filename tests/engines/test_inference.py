@@ -158,6 +158,15 @@ def test_a_layout_serving_engines_refuse_is_refused(model: str, tp: int, ep: int
         predict_inference(case, efficiency=EFF)
 
 
+def test_an_expert_parallel_degree_larger_than_the_replica_is_refused_in_words() -> None:
+    # ep 4 cannot split a replica of tp 2 x pp 1 = 2 devices. (The message once read "tp=2 x pp=1 needs more
+    # than the 8 accelerator(s) given, or ep=4 does not divide tp x pp", blaming the count first.)
+    case = InferenceCase("h100-sxm", 8, "mixtral-8x7b", "fp8", tp=2, pp=1, ep=4)
+    with pytest.raises(InfeasibleConfiguration, match=re.escape("ep 4 must divide the accelerators of a replica "
+                                                                "(tp x pp), here tp 2 x pp 1")):  # fmt: skip
+        predict_inference(case, efficiency=EFF)
+
+
 def test_the_layout_search_only_offers_tensor_parallel_degrees_that_split_the_heads() -> None:
     # Llama 4 Maverick has 40 query heads and 8 KV heads (config.json): of the powers of two up to the GB200
     # NVL72 domain only 1, 2, 4 and 8 split them. At a 10 ms TPOT target the search once picked tp 16, the

@@ -238,9 +238,16 @@ def _layouts(case: InferenceCase, chip: ChipSpec, work: ModelWork) -> _Layouts:
                     continue
                 rows.append((tp, pp, ep))
     if not rows:
+        given = " x ".join(f"{name} {value}" for name, value in (("tp", case.tp), ("pp", case.pp)) if value)
+        need = (case.tp or 1) * (case.pp or 1)
+        if need > case.count:
+            raise InfeasibleConfiguration(
+                f"no parallel layout fits: {given} needs at least {need} accelerators per replica; "
+                f"{case.count} given"
+            )
         raise InfeasibleConfiguration(
-            f"no parallel layout fits: tp={case.tp} x pp={case.pp} needs more than the {case.count} accelerator(s) "
-            f"given, or ep={case.ep} does not divide tp x pp"
+            f"no parallel layout fits: ep {case.ep} must divide the accelerators of a replica (tp x pp)"
+            + (f", here {given}" if given else f", at most {case.count}")
         )
     arr = np.array(rows, dtype=np.float64)
     return _Layouts(arr[:, 0], arr[:, 1], arr[:, 2])

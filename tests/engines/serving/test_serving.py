@@ -553,3 +553,12 @@ def test_a_horizon_still_sees_an_overload() -> None:
     r = _horizon_run(0.002, 4000, 4.0)
     assert r["sustainable"] is False and r["waiting"] > 1000
     assert r["slo_attainment"] < 0.5
+
+
+def test_a_given_layout_too_small_for_the_weights_says_so() -> None:
+    # Llama 3.1 70B in fp8 is 70.6 GB of weights; one H100 holds 72 GB usable (90 % of 80 GB) but then nothing
+    # is left for a KV cache; in bf16 (141 GB) the weights alone do not fit, and the error says that, not that
+    # the KV cache has no room.
+    config = ServingConfig("llama-3.1-70b", (ReplicaGroup(H100, 1, tp=1, pp=1),), precision="bf16")
+    with pytest.raises(FivelayerError, match=r"needs 141 GB of weights, but a replica of tp 1 x pp 1 = 1 x h100-sxm"):
+        build_replicas(config, efficiency=EFF)

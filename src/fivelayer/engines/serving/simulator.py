@@ -127,7 +127,15 @@ def build_replicas(
         replicas = group.count // n
         if replicas < 1:
             raise InfeasibleConfiguration(f"tp {tp} x pp {pp} needs {n} accelerators; the group has {group.count}")
-        usable = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION) * n - work.weight_bytes(fmt)
+        held = chip.memory_bytes * (1 - MEMORY_RESERVE_FRACTION) * n
+        if work.weight_bytes(fmt) >= held:
+            raise InfeasibleConfiguration(
+                f"{model.id} in {fmt.name} needs {work.weight_bytes(fmt) / 1e9:,.0f} GB of weights, but a replica of "
+                f"tp {tp} x pp {pp} = {n} x {chip_record.id} holds {held / 1e9:,.0f} GB usable "
+                f"({100 * (1 - MEMORY_RESERVE_FRACTION):.0f} % of {chip.memory_bytes / 1e9:,.0f} GB each): "
+                "give more accelerators per replica (tp x pp), or a lower precision"
+            )
+        usable = held - work.weight_bytes(fmt)
         kv_token = work.kv_bytes_per_token(fmt) * float(work.kv_replication(tp))
         if draft_work is not None:  # the draft's weights and its own KV cache share the replica's memory
             usable -= draft_work.weight_bytes(fmt)
