@@ -178,6 +178,20 @@ def test_the_layout_search_only_offers_tensor_parallel_degrees_that_split_the_he
     assert p.tp in (1, 2, 4, 8) and p.tpot_s <= 0.01
 
 
+def test_a_precision_the_chip_has_no_rate_for_is_said_to_run_at_the_wider_one() -> None:
+    # H100 lists no fp4 tensor rate (its datasheet stops at fp8): fp4 weights are computed at the fp8 rate, and
+    # the assumption once said "at the fp4 tensor rate". B200 lists fp4, so it runs at its own rate.
+    cat = default_catalog()
+    assert cat.accelerators.get("h100-sxm").runs_at("fp4") == "fp8"
+    assert cat.accelerators.get("b200").runs_at("fp4") == "fp4"
+    h100 = predict_inference(InferenceCase("h100-sxm", 8, "llama-3.1-8b", "fp4"), efficiency=EFF)
+    line = next(a for a in h100.assumptions if a.startswith("fp4:"))
+    assert "linear layers at the fp8 tensor rate" in line and line.endswith("(h100-sxm lists no fp4 rate)")
+    b200 = predict_inference(InferenceCase("b200", 8, "llama-3.1-8b", "fp4"), efficiency=EFF)
+    line = next(a for a in b200.assumptions if a.startswith("fp4:"))
+    assert "linear layers at the fp4 tensor rate" in line and "lists no" not in line
+
+
 def test_context_longer_than_the_model_allows() -> None:
     with pytest.raises(InfeasibleConfiguration, match="context"):
         predict_inference(InferenceCase("h200-sxm", 8, "llama-2-70b", "fp8", input_tokens=8000), efficiency=EFF)

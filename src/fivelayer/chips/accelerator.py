@@ -92,13 +92,18 @@ class Accelerator(Record):
         Narrow formats fall back to wider ones (a chip without fp8 runs fp8 weights upcast at its 16-bit
         rate); ``tf32`` and ``fp64`` fall back to ``fp32`` only. Raises ``ValueError`` if none is listed.
         """
+        return self.peak_flops[self.runs_at(precision)]  # type: ignore[index]
+
+    def runs_at(self, precision: str) -> str:
+        """The tensor format whose rate ``precision`` runs at: itself where the chip lists it, else the
+        nearest wider one it lists (H100 has no fp4 rate: fp4 weights are computed at its fp8 rate)."""
         if precision in self.peak_flops:
-            return self.peak_flops[precision]
+            return precision
         if precision not in _FALLBACKS:
             raise ValueError(f"unknown precision {precision!r}")
         for candidate in _FALLBACKS[precision]:
             if candidate in self.peak_flops:
-                return self.peak_flops[candidate]
+                return candidate
         raise ValueError(f"{self.id} lists no throughput for {precision} or a format that can stand in for it")
 
     def sustained(self, precision: str) -> float:

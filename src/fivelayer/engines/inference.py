@@ -242,8 +242,7 @@ def _layouts(case: InferenceCase, chip: ChipSpec, work: ModelWork) -> _Layouts:
         need = (case.tp or 1) * (case.pp or 1)
         if need > case.count:
             raise InfeasibleConfiguration(
-                f"no parallel layout fits: {given} needs at least {need} accelerators per replica; "
-                f"{case.count} given"
+                f"no parallel layout fits: {given} needs at least {need} accelerators per replica; {case.count} given"
             )
         raise InfeasibleConfiguration(
             f"no parallel layout fits: ep {case.ep} must divide the accelerators of a replica (tp x pp)"
@@ -440,7 +439,8 @@ def _prediction(
             else "every request has the mean prompt and output length"
         ),
         f"{fmt.name}: weights {fmt.weight_bytes:.3g} B/param, KV cache {fmt.kv_bytes:g} B/element, "
-        f"linear layers at the {fmt.compute} tensor rate, attention at the {fmt.attention_compute} rate",
+        f"linear layers at the {chip_record.runs_at(fmt.compute)} tensor rate, attention at the "
+        f"{chip_record.runs_at(fmt.attention_compute)} rate{_missing_rates(chip_record, fmt)}",
         f"{MEMORY_RESERVE_FRACTION:.0%} of memory reserved for activations and runtime",
         f"TTFT estimate: one running step plus the steps that prefill the prompt in chunks of "
         f"{PREFILL_CHUNK_TOKENS:,} tokens; no queueing",
@@ -451,7 +451,8 @@ def _prediction(
         f"facility scope: system x PUE {case.pue:g}",
         f"efficiency: {eff.compute:.2f} of "
         + (
-            f"the sustained {fmt.compute} rate ({chip_record.sustained(fmt.compute) / 1e12:,.0f} TFLOP/s, "
+            f"the sustained {chip_record.runs_at(fmt.compute)} rate "
+            f"({chip_record.sustained(fmt.compute) / 1e12:,.0f} TFLOP/s, "
             f"vendor-measured; datasheet peak {chip_record.peak(fmt.compute) / 1e12:,.0f})"
             if chip_record.sustained_flops
             else "peak FLOP/s"
@@ -510,6 +511,12 @@ def _work(model: LanguageModel) -> ModelWork:
         _WORK_CACHE.clear()
     _WORK_CACHE[id(model)] = (model, work)
     return work
+
+
+def _missing_rates(chip: Accelerator, fmt: NumericFormat) -> str:
+    """`` (h100-sxm lists no fp4 rate)`` where the format's tensor rates run at a wider one, else empty."""
+    missing = sorted({p for p in (fmt.compute, fmt.attention_compute) if chip.runs_at(p) != p})
+    return f" ({chip.id} lists no {' or '.join(missing)} rate)" if missing else ""
 
 
 def efficiency_origin(eff: Efficiency, family: str) -> str:

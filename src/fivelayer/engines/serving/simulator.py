@@ -186,7 +186,9 @@ def build_replicas(
                 chip.scale_out_bytes_per_s,
                 draft_timer,
                 efficiency_origin(eff, chip_record.family),
-                f"the vendor-measured sustained {fmt.compute} rate" if chip_record.sustained_flops else "peak FLOP/s",
+                f"the vendor-measured sustained {chip_record.runs_at(fmt.compute)} rate"
+                if chip_record.sustained_flops
+                else "peak FLOP/s",
                 group.count - replicas * n,
                 float(chip.idle_power_w),
             )
