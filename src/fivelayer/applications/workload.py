@@ -231,6 +231,10 @@ def multi_turn_sessions(
     return session, prompt, prefix
 
 
+#: The inputs (command-line options, study fields) that shape a synthetic workload and mean nothing with a
+#: trace, which gives each request's arrival and tokens: ``simulate`` refuses them together.
+SYNTHETIC_FIELDS = ("input_tokens", "output_tokens", "input_cv", "output_cv", "arrival", "burstiness", "turns")
+
 #: The largest coefficient of variation of token lengths (``TokenLengths.cv``'s bound).
 MAX_LENGTH_CV = 10.0
 

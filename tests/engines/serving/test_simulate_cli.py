@@ -68,6 +68,14 @@ def test_bad_synthetic_load_exits_2_with_the_option_and_value(cli: Cli, options:
     assert message in " ".join(res.stderr.split()) and "Traceback" not in res.stderr
 
 
+def test_synthetic_options_with_a_trace_are_refused_not_ignored(cli: Cli) -> None:
+    trace = SHARED / "data" / "azure-llm-inference-2023" / "AzureLLMInferenceTrace_conv.csv"
+    res = cli(*BASE, "--trace", str(trace), "--requests", "5", "--input-tokens", "500", "--arrival", "gamma")
+    assert res.code == 2
+    assert "--input-tokens, --arrival shape synthetic arrivals (--rate)" in " ".join(res.stderr.split())
+    assert cli(*BASE, "--trace", str(trace), "--requests", "5").code == 0
+
+
 def test_needs_exactly_one_load(cli: Cli) -> None:
     assert cli(*BASE).code == 2
     res = cli(*BASE, "--rate", "1", "--trace", "x.csv")

@@ -247,9 +247,15 @@ def test_example_serving_study_loads() -> None:
 def test_trace_study_reads_the_trace_relative_to_the_study_and_fingerprints_it(tmp_path: Path) -> None:
     lines = ["arrival_s,input_tokens,output_tokens"] + [f"{0.1 * i:.1f},{200 + 7 * i},{20 + i % 9}" for i in range(60)]
     (tmp_path / "trace.csv").write_text("\n".join(lines) + "\n")
-    text = STUDY.replace("  requests: 200\n", "  trace: trace.csv\n").replace(
+    shaped = STUDY.replace("  requests: 200\n", "  trace: trace.csv\n").replace(
         "  - path: rate\n    values: [5, 40]\n", "  - path: prefix_caching\n    values: [true, false]\n"
     )
+    # The trace gives each request's tokens: the synthetic lengths of the base study would be ignored, so a
+    # study that keeps them is refused at their line (they were once silently ignored).
+    with pytest.raises(StudyError, match=r"line 11 \(simulation.input_tokens\): input_tokens, output_tokens, "
+                                         r"input_cv, output_cv shape synthetic arrivals"):  # fmt: skip
+        load_study(_write(tmp_path, shaped))
+    text = "".join(line for line in shaped.splitlines(keepends=True) if "_tokens:" not in line and "_cv:" not in line)
     study = load_study(_write(tmp_path, text))
     table = run_study(study).table
     assert (table["finished"] == 60).all() and table["feasible"].all()

@@ -240,6 +240,15 @@ def check_simulation(spec: StudySpec, located: LocatedYaml, base: Scenario,
         gives = " and ".join(sources) or "neither"
         raise checker.fail(("simulation",), "every simulation needs exactly one of rate (synthetic arrivals) or "
                                             f"trace (a CSV file); this study gives {gives}")  # fmt: skip
+    if sources == ["trace"]:
+        from fivelayer.applications.workload import SYNTHETIC_FIELDS
+
+        shaped = [k for k in SYNTHETIC_FIELDS if k in given]
+        if shaped:
+            where = ("simulation", shaped[0]) if shaped[0] in inputs.model_fields_set else ("simulation",)
+            raise checker.fail(where, f"{', '.join(shaped)} shape{'s' if len(shaped) == 1 else ''} synthetic "
+                                      "arrivals (rate), but a trace gives each request's arrival time and tokens: "
+                                      "leave them out, or use rate instead of trace")  # fmt: skip
     extra = "".join(f"\n---\ntrace {path} sha256 {digest}" for path, digest in sorted(checker.traces.items()))
     return inputs, parameters, extra
 

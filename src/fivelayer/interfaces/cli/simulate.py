@@ -132,6 +132,17 @@ def simulate_cmd(
         raise FivelayerError(f"give {' and '.join(missing)}, and --rate R or --trace FILE")
     if (rate is None) == (trace is None):
         raise FivelayerError("give exactly one of --rate R (synthetic arrivals) or --trace FILE")
+    if trace is not None:  # the trace gives each request's arrival and tokens: these would be ignored
+        from fivelayer.applications.workload import SYNTHETIC_FIELDS
+
+        given = [f"--{name.replace('_', '-')}" for name in SYNTHETIC_FIELDS
+                 if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"]  # fmt: skip
+        if given:
+            raise FivelayerError(
+                f"{', '.join(given)} shape{'s' if len(given) == 1 else ''} synthetic arrivals (--rate), but a trace "
+                f"gives each request's arrival time and tokens: leave {'it' if len(given) == 1 else 'them'} out, "
+                "or use --rate instead of --trace"
+            )
     if requests is not None and requests < 1:
         raise FivelayerError(f"--requests must be at least 1 (got {requests})")
     if seed < 0:
