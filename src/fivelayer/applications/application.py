@@ -9,7 +9,11 @@ from pydantic import Field, model_validator
 from fivelayer.core.provenance import Record, Strict
 from fivelayer.core.quantities import Seconds
 
-__all__ = ["Application", "LatencyTargets", "TokenLengths"]
+__all__ = ["MAX_LENGTH_CV", "Application", "LatencyTargets", "TokenLengths"]
+
+
+#: The largest coefficient of variation of token lengths anywhere (scenarios, studies, the command line).
+MAX_LENGTH_CV = 10.0
 
 
 class TokenLengths(Strict):
@@ -20,7 +24,7 @@ class TokenLengths(Strict):
 
     distribution: Literal["fixed", "lognormal"] = "lognormal"
     mean: float = Field(ge=0)
-    cv: float = Field(default=0.0, ge=0, le=10)
+    cv: float = Field(default=0.0, ge=0, le=MAX_LENGTH_CV)
 
     @model_validator(mode="after")
     def _fixed_has_no_spread(self) -> TokenLengths:

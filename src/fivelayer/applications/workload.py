@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from fivelayer.applications.application import TokenLengths
+from fivelayer.applications.application import MAX_LENGTH_CV, TokenLengths
 from fivelayer.core.errors import FivelayerError
 
 __all__ = [
@@ -234,9 +234,6 @@ def multi_turn_sessions(
 #: The inputs (command-line options, study fields) that shape a synthetic workload and mean nothing with a
 #: trace, which gives each request's arrival and tokens: ``simulate`` refuses them together.
 SYNTHETIC_FIELDS = ("input_tokens", "output_tokens", "input_cv", "output_cv", "arrival", "burstiness", "turns")
-
-#: The largest coefficient of variation of token lengths (``TokenLengths.cv``'s bound).
-MAX_LENGTH_CV = 10.0
 
 
 def token_lengths(mean: int, cv: float, what: str = "a coefficient of variation") -> TokenLengths | int:

@@ -47,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, ValidationError
 
+from fivelayer.applications.application import MAX_LENGTH_CV
 from fivelayer.catalog import CatalogSet
 from fivelayer.core.errors import FivelayerError, did_you_mean
 from fivelayer.core.provenance import Strict
@@ -78,10 +79,10 @@ class SimulationInputs(Strict):
     input_tokens: int = Field(default=1024, ge=1, description="mean prompt tokens per request")
     output_tokens: int = Field(default=256, ge=1, description="mean generated tokens per request")
     input_cv: float = Field(
-        default=0.0, ge=0, le=10, description="coefficient of variation of prompt lengths (0: fixed)"
+        default=0.0, ge=0, le=MAX_LENGTH_CV, description="coefficient of variation of prompt lengths (0: fixed)"
     )
     output_cv: float = Field(
-        default=0.0, ge=0, le=10, description="coefficient of variation of output lengths (0: fixed)"
+        default=0.0, ge=0, le=MAX_LENGTH_CV, description="coefficient of variation of output lengths (0: fixed)"
     )
     arrival: Literal["poisson", "gamma"] = "poisson"
     burstiness: float = Field(default=2.0, gt=0, description="gap coefficient of variation of gamma arrivals")
