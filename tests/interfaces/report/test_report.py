@@ -83,9 +83,15 @@ def test_report_with_a_simulation_has_latency_charts() -> None:
     from fivelayer.interfaces.report.simulation import simulate_unit
 
     scenario = default_scenario()
-    html = render_report(scenario, plan(scenario), simulate_unit(scenario, 0, 200))
+    result = plan(scenario)
+    html = render_report(scenario, result, simulate_unit(scenario, None, 200, result))
     assert 'id="chart-latency"' in html and 'id="chart-latency-cdf"' in html
     assert "Latency CDF" in html
+    # The unit the CLI's ``simulate SCENARIO`` runs: the first deployment's share of the peak hour, judged
+    # against its applications' targets, with the plan's estimates beside them.
+    units = result.deployments[0]["units"]
+    assert f"Deployment support, one planned unit at its share of the peak hour (one of {units:,} units)" in html
+    assert "the plan&#39;s analytic estimate" in html
 
 
 def test_bad_input_exit_code(tmp_path: Path) -> None:

@@ -69,6 +69,11 @@ class DeploymentUnit:
     notes: list[str] = field(default_factory=list)
     #: Parallel layout chosen by the inference engine (tp, pp, ep) for language models.
     parallelism: tuple[int, int, int] | None = None
+    #: Running sequences per replica at the engine's operating point (language models).
+    batch: int | None = None
+    #: The request mix the unit was sized for (language models): mean prompt and output tokens and their
+    #: coefficients of variation.
+    lengths: tuple[float, float, float, float] | None = None
 
 
 def _scenario_app(scenario: Scenario, app_id: str) -> ScenarioApplication:
@@ -107,7 +112,9 @@ def demands_of(scenario: Scenario, deployment: Deployment, year: int = 0) -> lis
     return out
 
 
-def _targets(scenario: Scenario, deployment: Deployment) -> tuple[float | None, float | None]:
+def targets_of(scenario: Scenario, deployment: Deployment) -> tuple[float | None, float | None]:
+    """The strictest p99 TTFT and TPOT targets of the applications a deployment serves (scenario overrides
+    applied); ``None`` where none sets one."""
     ttfts, tpots = [], []
     for app_id in deployment.serves:
         spec = _scenario_app(scenario, app_id)
@@ -185,7 +192,7 @@ def unit_for(scenario: Scenario, index: int) -> DeploymentUnit:
                             for d, r in demands], input_tokens)  # fmt: skip
     output_cv = _mixture_cv([(d.requests_per_s, d.output_tokens, r.output_tokens.cv if r.output_tokens else 0.0)
                              for d, r in demands], output_tokens)  # fmt: skip
-    ttft, tpot = _targets(scenario, dep)
+    ttft, tpot = targets_of(scenario, dep)
     last_error: InfeasibleConfiguration | None = None
     for systems in (1, 2, 4, 8, 16, 32):
         count = per_system * systems
@@ -212,7 +219,8 @@ def unit_for(scenario: Scenario, index: int) -> DeploymentUnit:
             dep.name, chip, system, model.id, count, systems, prediction.throughput_tokens_per_s, busy, idle,
             max_power * systems, price * systems, chip.price_usd * count,
             None if racks is None else racks * systems, prediction.ttft_s, prediction.tpot_s, notes,
-            (prediction.tp, prediction.pp, prediction.ep),
+            (prediction.tp, prediction.pp, prediction.ep), prediction.batch_size,
+            (input_tokens, output_tokens, input_cv, output_cv),
         )  # fmt: skip
     assert last_error is not None
     raise InfeasibleConfiguration(f"deployment {dep.name!r}: {last_error}")

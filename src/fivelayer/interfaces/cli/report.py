@@ -46,7 +46,12 @@ def report_cmd(
         str, typer.Option("--kind", help="plan (size for the demand) or yield (what the site produces)")
     ] = ("plan"),
     simulate: Annotated[
-        bool, typer.Option("--simulate", help="Also simulate one unit of the first deployment for latency charts")
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Also simulate one unit of the first language-model deployment at its share of the peak hour, "
+            "for latency charts",
+        ),
     ] = False,
     requests: Annotated[int, typer.Option(help="Requests in the simulation (with --simulate)", min=10, max=200_000)] = (
         1000
@@ -96,7 +101,7 @@ def report_cmd(
             step("simulation")
             from fivelayer.interfaces.report.simulation import simulate_unit
 
-            simulation = simulate_unit(scenario, 0, requests)
+            simulation = simulate_unit(scenario, None, requests, result)
         step("charts")
         html = render_report(
             scenario, result, simulation, text, progress=lambda name: step(name) if name != "charts" else None

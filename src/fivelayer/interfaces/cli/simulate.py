@@ -205,17 +205,11 @@ def simulate_cmd(
 
 
 def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, catalog: list[Path] | None) -> None:
-    """One planned unit of each language-model deployment, at its share of the peak-hour demand.
-
-    ``plan`` sizes the deployments; each unit then receives Poisson arrivals at the peak-hour request rate
-    divided by the number of units, with the applications' request-weighted token lengths and spreads, and
-    is judged against their strictest latency targets.
-    """
+    """One planned unit of each language-model deployment, at its share of the peak-hour demand, judged
+    against the applications' latency targets (``fivelayer.engines.serving.planned``)."""
     from fivelayer.catalog import default_catalog
-    from fivelayer.core.streams import RandomStreams
     from fivelayer.engines.analytic import plan
-    from fivelayer.engines.analytic.stack import demands_of
-    from fivelayer.engines.serving import ReplicaGroup, ServingConfig, simulate
+    from fivelayer.engines.serving.planned import simulate_planned_unit
     from fivelayer.models import LanguageModel
     from fivelayer.scenario import load_scenario
 
@@ -224,53 +218,29 @@ def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, cata
         cat = cat.with_file(extra)
     scen = load_scenario(path, cat)
     planned = plan(scen)
-    results = []
+    runs = []
     for index, dep in enumerate(scen.deployments):
-        model = scen.resolved_catalog.models.get(dep.model)
-        if not isinstance(model, LanguageModel):
+        if not isinstance(scen.resolved_catalog.models.get(dep.model), LanguageModel):
             continue
-        row = planned.deployments[index]
-        demands = demands_of(scen, dep)
-        peak_requests = sum(d.requests_per_s * float(d.hourly.max()) for d, _ in demands)
-        total = sum(d.requests_per_s for d, _ in demands) or 1.0
-        mean_in = sum(d.input_tokens * d.requests_per_s for d, _ in demands) / total
-        mean_out = sum(d.output_tokens * d.requests_per_s for d, _ in demands) / total
-        records = [r for _, r in demands]
-        cv_in = max((r.input_tokens.cv for r in records if r.input_tokens), default=0.0)
-        cv_out = max((r.output_tokens.cv for r in records if r.output_tokens), default=0.0)
-        ttfts = [r.latency.ttft_p99_s for r in records if r.latency.ttft_p99_s]
-        tpots = [r.latency.tpot_p99_s for r in records if r.latency.tpot_p99_s]
-        units = max(1, int(row["units"]))
-        par = row["parallelism"] or {"tp": None, "pp": None, "ep": None}
-        per_unit = row["accelerators"] // units
-        streams = RandomStreams(seed + index)
-        from fivelayer.applications.workload import synthetic_workload, token_lengths
-
-        workload = synthetic_workload(
-            requests, streams.generator("arrivals"), streams.generator("lengths"),
-            rate_per_s=peak_requests / units,
-            input_tokens=token_lengths(max(1, round(mean_in)), cv_in),
-            output_tokens=token_lengths(max(1, round(mean_out)), cv_out),
-            max_context=model.max_context_tokens, model=model.id,
-        )  # fmt: skip
-        config = ServingConfig(
-            model=model.id, precision=dep.precision,
-            groups=(ReplicaGroup(row["accelerator"], per_unit, "mixed", *(par[k] for k in ("tp", "pp", "ep"))),),
-            ttft_slo_s=min(ttfts) if ttfts else 2.0, tpot_slo_s=min(tpots) if tpots else 0.2,
-        )  # fmt: skip
-        result = simulate(workload, config, seed=seed + index, catalog=scen.resolved_catalog).to_dict()
-        result["deployment"] = dep.name
-        result["units_planned"] = units
-        results.append(result)
-    if not results:
-        raise FivelayerError(f"{path}: no deployment serves a language model; nothing to simulate")
+        units = int(planned.deployments[index]["units"])
+        if units < 1:
+            Console(stderr=True).print(
+                f"{dep.name}: the plan gives this deployment no units (the site's power is spent elsewhere); "
+                "not simulated"
+            )
+            continue
+        runs.append(simulate_planned_unit(scen, index, units, requests=requests, seed=seed + index))
+    if not runs:
+        raise FivelayerError(f"{path}: no deployment serves a language model with planned units; nothing to simulate")
     if as_json:
-        sys.stdout.write(json.dumps({"scenario": scen.name, "deployments": results}, indent=2) + "\n")
+        data = {"scenario": scen.name, "deployments": [run.to_dict() for run in runs]}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    for data in results:
-        Console().print(f"[bold]{data['deployment']}[/bold]: one of {data['units_planned']} planned units at its "
-                        "share of the peak-hour load")  # fmt: skip
-        _print_table(data)
+    for run in runs:
+        Console(soft_wrap=True).print(f"[bold]{run.deployment}[/bold]: one planned unit at {run.load}", highlight=False)
+        _print_table(run.result.to_dict())
+        style = "green" if run.meets_targets else "yellow" if run.meets_targets is None else "bold red"
+        Console(soft_wrap=True).print(f"[{style}]{run.deployment}: {run.verdict()}[/{style}]", highlight=False)
 
 
 def _ms(p: dict[str, Any]) -> str:

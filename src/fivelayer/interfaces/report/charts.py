@@ -276,8 +276,15 @@ def latency_cdf(simulation: Any) -> go.Figure:
     return _layout(fig, "Latency CDF of the simulated requests")
 
 
+def simulation_result(simulation: Any) -> Any:
+    """The ``SimulationResult`` of a simulation given as one, or as a planned unit's run (``PlannedUnitRun``)."""
+    from fivelayer.engines.serving.planned import PlannedUnitRun
+
+    return simulation.result if isinstance(simulation, PlannedUnitRun) else simulation
+
+
 def stack_charts(result: Any, simulation: Any | None = None) -> list[Chart]:
-    """Every chart of a report, in reading order."""
+    """Every chart of a report, in reading order. ``simulation``: a ``SimulationResult`` or ``PlannedUnitRun``."""
     charts = [
         Chart("chart-sankey", "Energy flow", sankey_chart(result)),
         Chart("chart-capex", "Capital expenditure", capex_waterfall(result)),
@@ -286,6 +293,7 @@ def stack_charts(result: Any, simulation: Any | None = None) -> list[Chart]:
         Chart("chart-hourly", "Hourly power, price and carbon", hourly_chart(result)),
     ]
     if simulation is not None:
-        charts.append(Chart("chart-latency", "Latency percentiles", latency_percentiles(simulation)))
-        charts.append(Chart("chart-latency-cdf", "Latency CDF", latency_cdf(simulation)))
+        sim = simulation_result(simulation)
+        charts.append(Chart("chart-latency", "Latency percentiles", latency_percentiles(sim)))
+        charts.append(Chart("chart-latency-cdf", "Latency CDF", latency_cdf(sim)))
     return charts

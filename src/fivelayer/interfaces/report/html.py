@@ -18,7 +18,7 @@ from markupsafe import Markup
 import fivelayer
 from fivelayer.core.errors import FivelayerError
 from fivelayer.core.files import check_output_file, head_contains
-from fivelayer.interfaces.report.charts import Chart, stack_charts
+from fivelayer.interfaces.report.charts import Chart, simulation_result, stack_charts
 from fivelayer.interfaces.report.tables import html_table, key_value_table
 from fivelayer.scenario import Scenario
 
@@ -109,7 +109,8 @@ def render_report(
     sim_table = ""
     sim_note = ""
     if simulation is not None:
-        s = simulation.summary
+        run = simulation_result(simulation)
+        s = run.summary
         sim_rows = [
             {"metric": name, **{k: s[key].get(k) for k in ("p50", "p90", "p99", "mean")}}
             for key, name in (
@@ -119,9 +120,14 @@ def render_report(
             )
         ]
         sim_table = html_table(sim_rows, ("metric", "p50", "p90", "p99", "mean"))
+        unit = (
+            f"Deployment {simulation.deployment}, one planned unit at {simulation.load}: {simulation.verdict()}. "
+            if run is not simulation
+            else ""
+        )
         sim_note = (
-            f"{s['requests']:,} requests, {s['workload']}, on {s['devices']} accelerators; "
-            f"{'; '.join(simulation.assumptions)}"
+            f"{unit}{s['requests']:,} requests, {s['workload']}, on {s['devices']} accelerators; "
+            f"{'; '.join(run.assumptions)}"
         )
     step("page")
     template = _environment().from_string(_template_text("report.html.j2"))

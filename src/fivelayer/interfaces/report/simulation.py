@@ -2,45 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fivelayer.core.streams import RandomStreams
+from fivelayer.core.errors import FivelayerError
 from fivelayer.scenario import Scenario
 
-__all__ = ["SIMULATED_LOAD", "simulate_unit"]
+if TYPE_CHECKING:
+    from fivelayer.engines.serving.planned import PlannedUnitRun
 
-#: Offered load of the simulated unit, as a fraction of the capacity ``plan`` gives it. Assumption: 70 %,
-#: a unit sized with headroom runs below its capacity outside the peak hour.
-SIMULATED_LOAD = 0.7
+__all__ = ["simulate_unit"]
 
 
-def simulate_unit(scenario: Scenario, index: int = 0, requests: int = 1000) -> Any:
-    """Simulate one unit of deployment ``index`` at :data:`SIMULATED_LOAD` of its planned capacity.
+def simulate_unit(
+    scenario: Scenario, index: int | None = None, requests: int = 1000, result: Any | None = None
+) -> PlannedUnitRun:
+    """Simulate one unit of deployment ``index`` (default: the first that serves a language model) at its
+    share of the peak hour, as ``fivelayer simulate SCENARIO`` does (``simulate_planned_unit``).
 
-    Returns the serving simulator's ``SimulationResult``. Poisson arrivals, the first served application's
-    mean prompt and output lengths, the scenario's seed.
+    ``result`` is the ``plan`` or ``yield`` result the report shows; it gives the number of units that share
+    the peak hour (without it, ``plan`` runs). The scenario's seed.
     """
-    from fivelayer.applications.workload import synthetic_workload
-    from fivelayer.engines.analytic.stack import demands_of, unit_for
-    from fivelayer.engines.serving import ReplicaGroup, ServingConfig, simulate
+    from fivelayer.engines.analytic import plan
+    from fivelayer.engines.serving.planned import simulate_planned_unit
+    from fivelayer.models import LanguageModel
 
-    dep = scenario.deployments[index]
-    unit = unit_for(scenario, index)
-    demand = demands_of(scenario, dep)[0][0]
-    output = max(round(demand.output_tokens), 1)
-    rate = SIMULATED_LOAD * unit.capacity_per_s / output
-    streams = RandomStreams(scenario.seed)
-    workload = synthetic_workload(
-        requests,
-        streams.generator("report-arrivals"),
-        streams.generator("report-lengths"),
-        rate_per_s=rate,
-        input_tokens=max(round(demand.input_tokens), 1),
-        output_tokens=output,
-    )
-    config = ServingConfig(
-        model=dep.model,
-        groups=(ReplicaGroup(accelerator=unit.accelerator.id, count=unit.accelerators),),
-        precision=dep.precision,
-    )
-    return simulate(workload, config, seed=scenario.seed, catalog=scenario.resolved_catalog)
+    if index is None:
+        index = next(
+            (
+                i
+                for i, dep in enumerate(scenario.deployments)
+                if isinstance(scenario.resolved_catalog.models.get(dep.model), LanguageModel)
+            ),
+            -1,
+        )
+        if index < 0:
+            raise FivelayerError("no deployment of the scenario serves a language model; nothing to simulate")
+    units = int((result if result is not None else plan(scenario)).deployments[index]["units"])
+    return simulate_planned_unit(scenario, index, units, requests=requests, seed=scenario.seed)
