@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -305,6 +306,14 @@ def test_cli_cases_file_in_order_and_bad_line(cli: Cli, tmp_path: Path) -> None:
     result = cli("predict", "inference", "--cases", str(bad))
     assert result.code == 2
     assert f"{bad} line 3" in result.stderr and "'count' must be int" in result.stderr
+    # A user's spread is bounded (96 for 0.96 is a typo, not a spread), on the command line and in a case.
+    spread = tmp_path / "spread.csv"
+    spread.write_text("accelerator,count,model,input_cv\nh100-sxm,8,llama-3.1-70b,96\n")
+    result = cli("predict", "inference", "--cases", str(spread))
+    assert result.code == 2
+    assert f"{spread} line 2: field 'input_cv' must be between 0 and 10 (got 96.0)" in result.stderr
+    result = cli("predict", "inference", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--output-cv", "96")
+    assert result.code == 2 and "--output-cv must be between 0 and 10 (got 96.0)" in result.stderr
 
 
 def test_vectorised_step_matches_scalar_calls() -> None:
@@ -325,8 +334,14 @@ def test_length_spread_moments_by_hand() -> None:
                          output_cv=1.5)  # fmt: skip
     assert case.attention_prompt == pytest.approx(40_000 * 1.64)  # E[L^2]/E[L] = L (1 + 0.64)
     assert case.decode_context == pytest.approx(40_000 + 400 * 3.25 / 2)  # L + E[o^2] / (2 E[o])
-    with pytest.raises(FivelayerError, match="input_cv must be between 0 and 10"):
+    with pytest.raises(FivelayerError, match="input_cv must be a non-negative number"):
         InferenceCase("b200", 8, "deepseek-r1", input_cv=-0.1)
+    with pytest.raises(FivelayerError, match="output_cv must be a non-negative number"):
+        InferenceCase("b200", 8, "deepseek-r1", output_cv=math.nan)
+    # A mixture of applications may spread more than one distribution a user gives (plan mixes them).
+    assert InferenceCase("b200", 8, "deepseek-r1", input_tokens=445, input_cv=11.4).attention_prompt == (
+        pytest.approx(445 * (1 + 11.4**2))
+    )
 
 
 @settings(max_examples=20, deadline=None)

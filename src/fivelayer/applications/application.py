@@ -9,11 +9,23 @@ from pydantic import Field, model_validator
 from fivelayer.core.provenance import Record, Strict
 from fivelayer.core.quantities import Seconds
 
-__all__ = ["MAX_LENGTH_CV", "Application", "LatencyTargets", "TokenLengths"]
+__all__ = ["MAX_LENGTH_CV", "Application", "LatencyTargets", "TokenLengths", "check_length_cv"]
 
 
-#: The largest coefficient of variation of token lengths anywhere (scenarios, studies, the command line).
+#: The largest coefficient of variation of one distribution of token lengths that a user may give (catalog
+#: and scenario records, studies, the command line): beyond it a value is more likely a typo (96 for 0.96)
+#: than a spread. A mixture of applications' lengths may spread more (``plan`` mixes them).
 MAX_LENGTH_CV = 10.0
+
+
+def check_length_cv(value: float, what: str) -> float:
+    """``value`` if it is a coefficient of variation a user may give (0 to :data:`MAX_LENGTH_CV`), else a
+    ``FivelayerError`` naming ``what`` (an option or a field)."""
+    from fivelayer.core.errors import FivelayerError
+
+    if not 0 <= value <= MAX_LENGTH_CV:  # also refuses NaN
+        raise FivelayerError(f"{what} must be between 0 and {MAX_LENGTH_CV:g} (got {value})")
+    return value
 
 
 class TokenLengths(Strict):

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from fivelayer.applications.application import MAX_LENGTH_CV, TokenLengths
+from fivelayer.applications.application import TokenLengths, check_length_cv
 from fivelayer.core.errors import FivelayerError
 
 __all__ = [
     "TRACE_COLUMNS",
+    "LengthMix",
     "Workload",
     "daily_profile_arrivals",
     "gamma_arrivals",
@@ -186,6 +187,50 @@ def sample_lengths(spec: TokenLengths | int | float, n: int, rng: np.random.Gene
     return out
 
 
+@dataclass(frozen=True)
+class LengthMix:
+    """Requests of several kinds (the applications one deployment serves), each with its own prompt and output
+    lengths: a request is of kind ``j`` with probability ``weights[j] / sum(weights)``, and its two lengths
+    come from kind ``j``'s distributions (a long-prompt application keeps its own outputs).
+
+    >>> mix = LengthMix((3.0, 1.0), (100, 1000), (10, 50))
+    >>> mix.means()
+    (325.0, 20.0)
+    """
+
+    weights: tuple[float, ...]
+    input_tokens: tuple[TokenLengths | int, ...]
+    output_tokens: tuple[TokenLengths | int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.weights or not len(self.weights) == len(self.input_tokens) == len(self.output_tokens):
+            raise FivelayerError("a length mix needs one weight, one prompt and one output length per kind")
+        if not all(0 <= w < np.inf for w in self.weights) or not sum(self.weights) > 0:
+            raise FivelayerError(f"length mix weights must be non-negative with a positive sum (got {self.weights})")
+
+    def means(self) -> tuple[float, float]:
+        """The mean prompt and output tokens of a request of the mix."""
+        w = np.asarray(self.weights, dtype=np.float64) / sum(self.weights)
+
+        def mean(specs: tuple[TokenLengths | int, ...]) -> float:
+            return float(w @ np.array([s.mean if isinstance(s, TokenLengths) else s for s in specs], dtype=float))
+
+        return mean(self.input_tokens), mean(self.output_tokens)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
+        """``n`` requests' prompt and output tokens: a kind for each, then its lengths from that kind."""
+        p = np.asarray(self.weights, dtype=np.float64)
+        # One kind draws its lengths as input_tokens and output_tokens would, from the same stream.
+        kinds = rng.choice(len(p), size=n, p=p / p.sum()) if len(p) > 1 else np.zeros(n, dtype=np.int64)
+        inp = np.empty(n, dtype=np.int64)
+        out = np.empty(n, dtype=np.int64)
+        for j in range(len(p)):
+            at = np.flatnonzero(kinds == j)
+            inp[at] = sample_lengths(self.input_tokens[j], at.size, rng)
+            out[at] = sample_lengths(self.output_tokens[j], at.size, rng)
+        return inp, out
+
+
 def multi_turn_sessions(
     input_tokens: IntArray,
     output_tokens: IntArray,
@@ -239,8 +284,7 @@ SYNTHETIC_FIELDS = ("input_tokens", "output_tokens", "input_cv", "output_cv", "a
 def token_lengths(mean: int, cv: float, what: str = "a coefficient of variation") -> TokenLengths | int:
     """``mean`` tokens for every request (``cv`` 0), else lognormal lengths around it; ``what`` names the
     spread in the error when it is out of range (an option or a field)."""
-    if not 0 <= cv <= MAX_LENGTH_CV:  # also refuses NaN
-        raise FivelayerError(f"{what} must be between 0 and {MAX_LENGTH_CV:g} (got {cv})")
+    check_length_cv(cv, what)
     return mean if cv == 0 else TokenLengths(distribution="lognormal", mean=float(mean), cv=cv)
 
 
@@ -250,8 +294,9 @@ def synthetic_workload(
     rng_lengths: np.random.Generator,
     *,
     rate_per_s: float,
-    input_tokens: TokenLengths | int,
-    output_tokens: TokenLengths | int,
+    input_tokens: TokenLengths | int | None = None,
+    output_tokens: TokenLengths | int | None = None,
+    lengths: LengthMix | None = None,
     arrival: str = "poisson",
     burstiness_cv: float = 2.0,
     daily_profile: tuple[float, ...] | None = None,
@@ -261,11 +306,21 @@ def synthetic_workload(
 ) -> Workload:
     """A synthetic workload: ``arrival`` is ``poisson``, ``gamma`` (bursty) or ``daily`` (needs a profile).
 
+    Lengths: ``input_tokens`` and ``output_tokens``, or a ``lengths`` mix of request kinds.
+
     With ``max_context``, requests longer than the model's context are trimmed to it (the prompt first, as a
     chat front end drops the oldest turns), and the workload's ``notes`` say how many; mean lengths that do
     not fit at all are refused (``model`` names the model in that error).
     """
-    means = [float(x.mean if isinstance(x, TokenLengths) else x) for x in (input_tokens, output_tokens)]
+    if lengths is None and (input_tokens is None or output_tokens is None):
+        raise FivelayerError("give input_tokens and output_tokens, or a lengths mix")
+    if lengths is not None and (input_tokens is not None or output_tokens is not None):
+        raise FivelayerError("give input_tokens and output_tokens, or a lengths mix, not both")
+    if lengths is not None:
+        means = list(lengths.means())
+    else:
+        assert input_tokens is not None and output_tokens is not None
+        means = [float(x.mean if isinstance(x, TokenLengths) else x) for x in (input_tokens, output_tokens)]
     if max_context and sum(means) > max_context:
         raise FivelayerError(
             f"{model} has a context of {max_context:,} tokens; {means[0]:,.0f} input + {means[1]:,.0f} output tokens "
@@ -283,8 +338,12 @@ def synthetic_workload(
         t = daily_profile_arrivals(rate_per_s, n, rng_arrivals, daily_profile)
     else:
         raise FivelayerError(f"unknown arrival process {arrival!r}; use poisson, gamma or daily")
-    inp = sample_lengths(input_tokens, n, rng_lengths)
-    out = sample_lengths(output_tokens, n, rng_lengths)
+    if lengths is not None:
+        inp, out = lengths.sample(n, rng_lengths)
+    else:
+        assert input_tokens is not None and output_tokens is not None
+        inp = sample_lengths(input_tokens, n, rng_lengths)
+        out = sample_lengths(output_tokens, n, rng_lengths)
     if turns_mean > 1:
         session, inp, prefix = multi_turn_sessions(inp, out, rng_lengths, turns_mean)
     else:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from fivelayer.applications.application import TokenLengths
+from fivelayer.applications.workload import LengthMix, synthetic_workload
 from fivelayer.catalog import default_catalog
 from fivelayer.engines.analytic import plan
-from fivelayer.engines.serving.planned import simulate_planned_unit
+from fivelayer.engines.serving.planned import p99_interval, simulate_planned_unit
 from fivelayer.interfaces.cli.app import app
 from fivelayer.interfaces.cli.simulate import simulate_cmd
 from fivelayer.scenario import load_scenario
@@ -104,3 +110,68 @@ def test_a_power_limited_unit_runs_at_most_its_planned_capacity(tmp_path: Path) 
     run = simulate_planned_unit(scenario, 0, int(row["units"]), requests=100)
     assert "capped at its planned capacity" in run.load
     assert _rate(run.result.summary["workload"]) * 200 == pytest.approx(row["capacity_per_s"] / row["units"], rel=1e-5)
+
+
+def test_a_p99_too_close_to_its_target_is_not_called_either_way(tmp_path: Path) -> None:
+    # The verdict uses the 95 % interval of the p99 from the requests simulated: a target inside it cannot be
+    # told apart from the p99 with so few requests; below it the unit misses, at or above it, it meets.
+    scenario = load_scenario(_scenario(tmp_path, users=200_000), default_catalog())
+    run = simulate_planned_unit(scenario, 0, 1, requests=300)
+    low, high = p99_interval(np.asarray(run.result.records["tpot_s"], dtype=float))
+    assert low < run.result.summary["tpot_s"]["p99"] <= high
+    lax = replace(run, ttft_target_s=60.0)
+    assert replace(lax, tpot_target_s=high).meets_targets is True
+    assert replace(lax, tpot_target_s=0.99 * low).meets_targets is False
+    close = replace(lax, tpot_target_s=(low + high) / 2)
+    assert close.meets_targets is None
+    assert close.verdict().startswith("too close to the applications' latency targets to tell from 300 requests")
+    assert "95 % interval" in close.verdict()
+    assert replace(run, ttft_target_s=None, tpot_target_s=None).meets_targets is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1e3, allow_nan=False), min_size=1, max_size=3000))
+def test_the_p99_interval_holds_the_samples_own_p99(values: list[float]) -> None:
+    v = np.asarray(values)
+    low, high = p99_interval(v)
+    assert low <= float(np.percentile(v, 99)) <= high
+    assert v.min() <= low <= high <= v.max()
+
+
+def test_a_length_mix_keeps_each_kinds_lengths_together() -> None:
+    # Two kinds, 3:1: short prompts with short answers, long prompts with long answers; never crossed.
+    mix = LengthMix((3.0, 1.0), (100, 1000), (10, 50))
+    inp, out = mix.sample(4000, np.random.default_rng(0))
+    pairs = set(zip(inp.tolist(), out.tolist(), strict=True))
+    assert pairs == {(100, 10), (1000, 50)}
+    assert np.mean(inp == 1000) == pytest.approx(0.25, abs=0.02)  # 4,000 draws: sd 0.007
+    # One kind draws exactly what input_tokens and output_tokens draw from the same stream.
+    spec_in, spec_out = TokenLengths(mean=500, cv=1.0), TokenLengths(mean=80, cv=0.5)
+    one = synthetic_workload(50, np.random.default_rng(1), np.random.default_rng(2), rate_per_s=1.0,
+                             lengths=LengthMix((1.0,), (spec_in,), (spec_out,)))  # fmt: skip
+    plain = synthetic_workload(50, np.random.default_rng(1), np.random.default_rng(2), rate_per_s=1.0,
+                               input_tokens=spec_in, output_tokens=spec_out)  # fmt: skip
+    assert np.array_equal(one.input_tokens, plain.input_tokens)
+    assert np.array_equal(one.output_tokens, plain.output_tokens)
+
+
+def test_a_mixture_spread_beyond_a_users_bound_is_planned_and_simulated(tmp_path: Path) -> None:
+    # 10 million chat users with 50-token prompts (catalog cv 1.3, 5 requests a day: 578.7/s) and 1,000
+    # coding-agent seats with 40,000-token prompts (cv 0.8, 500 a day: 5.787/s). By hand: mean 445.5 tokens,
+    # second moment (578.7 x 50^2 x 2.69 + 5.787 x 40,000^2 x 1.64) / 584.5 = 2.599e7, so cv^2 = 2.599e7 /
+    # 445.5^2 - 1 = 129.9 and cv = 11.40, beyond the bound of 10 a user may give one distribution. plan used
+    # to refuse the scenario ("input_cv must be between 0 and 10"); the simulated unit draws each
+    # application's requests from its own lengths.
+    path = tmp_path / "mix.yaml"
+    path.write_text(
+        "name: mix\nsite: {region: us-va}\ndeployments:\n"
+        "  - {name: d0, system: dgx-h200, model: llama-3.1-70b, precision: fp8, serves: [general-chat, coding-agent]}\n"
+        "applications:\n  - {id: general-chat, users: 10000000, input_tokens: 50}\n"
+        "  - {id: coding-agent, users: 1000}\n"
+    )
+    scenario = load_scenario(path, default_catalog())
+    row = plan(scenario).deployments[0]
+    assert any("prompts cv 11.39" in a for a in plan(scenario).assumptions)
+    run = simulate_planned_unit(scenario, 0, int(row["units"]), requests=300)
+    inputs = run.result.records["input_tokens"]
+    assert inputs.min() < 1000 and inputs.max() > 10_000  # both applications' prompts are there

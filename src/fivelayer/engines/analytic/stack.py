@@ -71,9 +71,6 @@ class DeploymentUnit:
     parallelism: tuple[int, int, int] | None = None
     #: Running sequences per replica at the engine's operating point (language models).
     batch: int | None = None
-    #: The request mix the unit was sized for (language models): mean prompt and output tokens and their
-    #: coefficients of variation.
-    lengths: tuple[float, float, float, float] | None = None
 
 
 def _scenario_app(scenario: Scenario, app_id: str) -> ScenarioApplication:
@@ -220,7 +217,6 @@ def unit_for(scenario: Scenario, index: int) -> DeploymentUnit:
             max_power * systems, price * systems, chip.price_usd * count,
             None if racks is None else racks * systems, prediction.ttft_s, prediction.tpot_s, notes,
             (prediction.tp, prediction.pp, prediction.ep), prediction.batch_size,
-            (input_tokens, output_tokens, input_cv, output_cv),
         )  # fmt: skip
     assert last_error is not None
     raise InfeasibleConfiguration(f"deployment {dep.name!r}: {last_error}")

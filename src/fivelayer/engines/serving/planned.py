@@ -11,8 +11,11 @@ charts of ``fivelayer report --simulate``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from fivelayer.core.errors import FivelayerError
 
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
     from fivelayer.engines.serving.results import SimulationResult
     from fivelayer.scenario import Scenario
 
-__all__ = ["PlannedUnitRun", "simulate_planned_unit"]
+__all__ = ["PlannedUnitRun", "p99_interval", "simulate_planned_unit"]
 
 
 @dataclass(frozen=True)
@@ -41,24 +44,38 @@ class PlannedUnitRun:
     ttft_target_s: float | None
     tpot_target_s: float | None
 
-    def misses(self) -> list[str]:
-        """The p99 targets the simulated unit misses, in words; empty when it meets them all."""
+    def checks(self) -> list[tuple[str, float, float, float, float, str]]:
+        """Each p99 target against the simulation: (metric, target, p99, low, high, status).
+
+        ``low``-``high`` is the 95 % confidence interval of the p99 from the simulated requests (the
+        distribution-free interval between order statistics, :func:`p99_interval`); the status is ``misses``
+        when the whole interval lies above the target, ``meets`` when it lies at or below it, else ``close``:
+        too few requests to tell.
+        """
         out = []
         for name, key, target in (("TTFT", "ttft_s", self.ttft_target_s), ("TPOT", "tpot_s", self.tpot_target_s)):
+            if target is None:
+                continue
             p99 = self.result.summary[key]["p99"]
-            if target is not None and (p99 is None or p99 > target):
-                shown = "none finished" if p99 is None else _seconds(p99)
-                out.append(f"{name} p99 {shown} > {_seconds(target)}")
-        if not self.result.summary["sustainable"]:
-            out.append("queues grow")
+            low, high = p99_interval(np.asarray(self.result.records[key], dtype=np.float64))
+            if p99 is None:  # nothing finished: every request misses
+                out.append((name, target, math.inf, math.inf, math.inf, "misses"))
+                continue
+            status = "misses" if low > target else "meets" if high <= target else "close"
+            out.append((name, target, p99, low, high, status))
         return out
 
     @property
     def meets_targets(self) -> bool | None:
-        """Whether the simulated p99s meet the applications' targets (``None``: the applications set none)."""
-        if self.ttft_target_s is None and self.tpot_target_s is None:
+        """Whether the simulated unit meets the applications' p99 targets: ``False`` when it misses one (or its
+        queues grow), ``True`` when it meets all, ``None`` when the applications set none or a p99 is too close
+        to its target to tell from the requests simulated."""
+        checks = self.checks()
+        if not self.result.summary["sustainable"] or any(c[-1] == "misses" for c in checks):
+            return False
+        if not checks or any(c[-1] == "close" for c in checks):
             return None
-        return not self.misses()
+        return True
 
     def verdict(self) -> str:
         """One sentence: the simulated p99s against the targets, and the plan's estimates beside them."""
@@ -70,22 +87,30 @@ class PlannedUnitRun:
         plan_said = f"; the plan's analytic estimate: {estimate} (mean step, mean prompt, no queueing)"
         if not estimate:
             plan_said = ""
-        if self.meets_targets is None:
+        checks = self.checks()
+        if not checks:
             return f"the applications set no latency targets{plan_said}"
-        if self.meets_targets:
-            targets = ", ".join(
-                f"{name} p99 {_seconds(self.result.summary[key]['p99'])} <= {_seconds(target)}"
-                for name, key, target in (
-                    ("TTFT", "ttft_s", self.ttft_target_s),
-                    ("TPOT", "tpot_s", self.tpot_target_s),
-                )
-                if target is not None
+        sign = {"misses": ">", "meets": "<=", "close": "vs"}
+        parts = [
+            f"{name} p99 {'none finished' if p99 == math.inf else _seconds(p99)} {sign[status]} {_seconds(target)}"
+            + (f" (95 % interval {_seconds(low)} to {_seconds(high)})" if status == "close" else "")
+            for name, target, p99, low, high, status in checks
+        ]
+        if not self.result.summary["sustainable"]:
+            parts.append("queues grow")
+        said = "; ".join(parts)
+        if self.meets_targets is False:
+            return (
+                f"MISSES the applications' latency targets at this load ({said}){plan_said}: the plan sizes on the "
+                "mean, so this deployment needs more units, more headroom or another layout"
             )
-            return f"meets the applications' latency targets at this load ({targets}){plan_said}"
-        return (
-            f"MISSES the applications' latency targets at this load ({'; '.join(self.misses())}){plan_said}: "
-            "the plan sizes on the mean, so this deployment needs more units, more headroom or another layout"
-        )
+        if self.meets_targets is None:
+            n = self.result.summary["requests"]
+            return (
+                f"too close to the applications' latency targets to tell from {n:,} requests ({said}); simulate "
+                f"more requests (--requests){plan_said}"
+            )
+        return f"meets the applications' latency targets at this load ({said}){plan_said}"
 
     def to_dict(self) -> dict[str, Any]:
         """The simulation's ``--json`` object, with the deployment, the plan's estimates and the verdict."""
@@ -98,6 +123,24 @@ class PlannedUnitRun:
             "meets_latency_targets": self.meets_targets,
             "verdict": self.verdict(),
         }
+
+
+def p99_interval(values: np.ndarray, confidence_z: float = 1.96) -> tuple[float, float]:
+    """The 95 % confidence interval (``confidence_z`` = 1.96) of the 99th percentile of the finite ``values``,
+    distribution-free: the order statistics at ranks ``n q -/+ z sqrt(n q (1 - q))`` (the binomial count of
+    values below the true quantile), clipped to the sample. ``(nan, nan)`` for no finite value.
+
+    >>> p99_interval(np.arange(1.0, 1001.0))
+    (983.0, 997.0)
+    """
+    v = np.sort(values[np.isfinite(values)])
+    n = v.size
+    if n == 0:
+        return math.nan, math.nan
+    half = confidence_z * math.sqrt(n * 0.99 * 0.01)
+    low = min(max(math.floor(n * 0.99 - half), 1), n)
+    high = min(max(math.ceil(n * 0.99 + half), 1), n)
+    return float(v[low - 1]), float(v[high - 1])
 
 
 def _seconds(value: float) -> str:
@@ -115,17 +158,14 @@ def simulate_planned_unit(
     """Simulate one unit of language-model deployment ``index`` of ``scenario``, one of ``units``.
 
     The load is the unit's share of the peak hour: the output tokens per second the plan sizes for (the
-    busiest hour of the served applications together) divided by ``units``, as Poisson arrivals of requests
-    with the unit's mean prompt and output lengths and their spread (the applications' mix, as ``plan``
-    takes it), at most the unit's planned capacity (a site short of power serves less than the demand, and
-    the plan reports the rest as unserved). The unit runs the plan's accelerators and parallel layout, with
-    at least the plan's batch as its running sequences, and is judged against the applications' strictest
-    p99 targets.
+    busiest hour of the served applications together) divided by ``units``, as Poisson arrivals of that
+    hour's mix of requests, each application's with its own prompt and output lengths (a
+    :class:`~fivelayer.applications.workload.LengthMix`), at most the unit's planned capacity (a site short
+    of power serves less than the demand, and the plan reports the rest as unserved). The unit runs the
+    plan's accelerators and parallel layout, with at least the plan's batch as its running sequences, and is
+    judged against the applications' strictest p99 targets.
     """
-    import numpy as np
-
-    from fivelayer.applications.application import MAX_LENGTH_CV
-    from fivelayer.applications.workload import synthetic_workload, token_lengths
+    from fivelayer.applications.workload import LengthMix, synthetic_workload, token_lengths
     from fivelayer.core.streams import RandomStreams
     from fivelayer.engines.analytic.stack import demands_of, targets_of, unit_for
     from fivelayer.engines.serving.config import (
@@ -148,25 +188,33 @@ def simulate_planned_unit(
             "nothing to simulate"
         )
     unit = unit_for(scenario, index)
-    assert unit.lengths is not None and unit.parallelism is not None
-    input_mean, output_mean, input_cv, output_cv = unit.lengths
-    output_mean = max(1.0, output_mean)
-    hourly = [d.hourly_output_tokens_per_s() for d, _ in demands_of(scenario, dep)]
-    share = float(np.sum(hourly, axis=0).max()) / units
-    tokens_per_s = min(share, unit.capacity_per_s)
+    assert unit.parallelism is not None
+    # The busiest hour of the applications together, in output tokens/s, as plan sizes for; the mix of
+    # requests in that hour, each application with its own lengths.
+    demands = demands_of(scenario, dep)
+    hourly = np.sum([d.hourly_output_tokens_per_s() for d, _ in demands], axis=0)
+    peak = int(np.argmax(hourly))
+    weights = tuple(d.requests_per_s * float(d.hourly[peak]) for d, _ in demands)
+    mix = LengthMix(
+        weights,
+        tuple(token_lengths(max(1, round(d.input_tokens)), r.input_tokens.cv if r.input_tokens else 0.0)
+              for d, r in demands),
+        tuple(token_lengths(max(1, round(d.output_tokens)), r.output_tokens.cv if r.output_tokens else 0.0)
+              for d, r in demands),
+    )  # fmt: skip
+    share = float(hourly[peak]) / units
+    requests_per_s = sum(weights) / units
     load = f"its share of the peak hour (one of {units:,} units)" if units > 1 else "the peak hour (the only unit)"
     if share > unit.capacity_per_s:
+        requests_per_s *= unit.capacity_per_s / share
         load += (
             f", capped at its planned capacity ({unit.capacity_per_s:,.0f} output tokens/s; the plan reports the "
             f"{share / unit.capacity_per_s - 1:.0%} above it as unserved)"
         )
     streams = RandomStreams(scenario.seed if seed is None else seed)
     workload = synthetic_workload(
-        requests, streams.generator("arrivals"), streams.generator("lengths"),
-        rate_per_s=tokens_per_s / output_mean,
-        input_tokens=token_lengths(max(1, round(input_mean)), min(input_cv, MAX_LENGTH_CV)),
-        output_tokens=token_lengths(max(1, round(output_mean)), min(output_cv, MAX_LENGTH_CV)),
-        max_context=model.max_context_tokens, model=model.id,
+        requests, streams.generator("arrivals"), streams.generator("lengths"), rate_per_s=requests_per_s,
+        lengths=mix, max_context=model.max_context_tokens, model=model.id,
     )  # fmt: skip
     ttft, tpot = targets_of(scenario, dep)
     tp, pp, ep = unit.parallelism

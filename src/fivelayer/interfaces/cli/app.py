@@ -296,6 +296,7 @@ def predict_inference_cmd(
     catalog: CatalogOption = None,
 ) -> None:
     """Throughput, latency, power and energy per token of COUNT accelerators serving a model."""
+    from fivelayer.applications.application import check_length_cv
     from fivelayer.engines.calibration import fitted_efficiency
     from fivelayer.engines.inference import InferenceCase, predict_inference
     from fivelayer.interfaces.cli.cases import read_cases
@@ -314,6 +315,9 @@ def predict_inference_cmd(
         for number, fields in read_cases(cases):
             own = fields.pop("efficiency", None)
             try:
+                for name in ("input_cv", "output_cv"):
+                    if name in fields:
+                        check_length_cv(fields[name], f"field {name!r}")
                 case = InferenceCase(**fields)
                 prediction = predict_inference(case, cat, eff_for(case.accelerator, own))
             except FivelayerError as exc:
@@ -324,6 +328,8 @@ def predict_inference_cmd(
     if missing:
         raise FivelayerError(f"give {' and '.join(missing)} (or --cases FILE)")
     assert accelerator is not None and model is not None
+    check_length_cv(input_cv, "--input-cv")
+    check_length_cv(output_cv, "--output-cv")
     case = InferenceCase(
         accelerator=accelerator, count=count, model=model, precision=precision, input_tokens=input_tokens,
         output_tokens=output_tokens, mode=mode,  # type: ignore[arg-type]
