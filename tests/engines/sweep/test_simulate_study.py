@@ -265,3 +265,15 @@ def test_trace_study_reads_the_trace_relative_to_the_study_and_fingerprints_it(t
     both = _write(tmp_path, text.replace("  count: 2\n", "  count: 2\n  rate: 4\n"))
     with pytest.raises(StudyError, match=r"exactly one of rate .* this study gives rate and trace"):
         load_study(both)
+
+
+def test_a_distribution_written_as_one_string_is_refused_with_the_mapping_form(tmp_path: Path) -> None:
+    # The methodology once listed distributions as `uniform low high`; written that way, pydantic only said
+    # "Input should be a valid dictionary". The error now shows the mapping form.
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        "name: x\nmethod: simulate\nsimulation: {accelerator: h100-sxm, model: llama-3.1-8b, rate: 5}\n"
+        "parameters:\n  - path: rate\n    distribution: uniform 1 10\n"
+    )
+    with pytest.raises(StudyError, match=r"line 6 \(parameters\[0\]\.distribution\): write a distribution as"):
+        load_study(study)

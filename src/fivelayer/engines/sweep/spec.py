@@ -36,7 +36,7 @@ from pathlib import Path as FilePath
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from scipy import stats
 
 from fivelayer.catalog import resolve_kind
@@ -139,6 +139,18 @@ class DistributionSpec(Strict):
     sd: Any = Field(default=None, description="a number in the field's SI unit, or a percentage of the mean: '10%'")
     median: Any = None
     sigma: float | None = Field(default=None, description="lognormal: standard deviation of the log")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        # `distribution: uniform 1 10` reads naturally but is not the form; say which form is.
+        if isinstance(data, str):
+            raise ValueError(
+                f"write a distribution as a mapping of its kind and parameters, such as {{kind: uniform, low: 1, "
+                f"high: 10}}, {{kind: normal, mean: 0.08, sd: 10%}} or {{kind: lognormal, median: 50e6, sigma: 0.3}} "
+                f"(got {data!r})"
+            )
+        return data
 
 
 class ParameterSpec(Strict):
