@@ -216,11 +216,11 @@ def test_without_a_current_shipped_fit_the_fit_is_made_here_not_recursed_into(mo
     # same fit again: RecursionError. (Fast after the test above, which fills the per-row tables.)
     shipped = _shipped_data()
     monkeypatch.setattr(calibration, "_shipped_fit", lambda: None)
-    calibration.fitted_efficiency.cache_clear()
+    calibration._fitted.cache_clear()
     try:
         eff = calibration.fitted_efficiency("hopper")
     finally:
-        calibration.fitted_efficiency.cache_clear()
+        calibration._fitted.cache_clear()
     family_fit = next(f for f in shipped["fits"] if f.get("family") == "hopper" and f["stack"] is None)
     assert _rates(eff) == (
         family_fit["compute"],
@@ -229,6 +229,24 @@ def test_without_a_current_shipped_fit_the_fit_is_made_here_not_recursed_into(mo
         family_fit["serial"],
     )
     assert not calibration.fit_in_progress()
+
+
+def test_a_family_without_a_fit_of_its_own_is_told_which_fit_it_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Predictions for chips whose family has fewer than two reference rows said "<family> family calibration"
+    # while they ran on another family's fit (an L40S on Blackwell's, an A100 on Hopper's).
+    a100 = predict_inference(InferenceCase("a100-sxm-80gb", 8, "llama-3.1-70b"))
+    assert a100.assumptions[-1].endswith(
+        "(hopper family calibration, the nearest fitted generation: ampere has fewer than two reference rows)"
+    )
+    assert calibration.fit_origin("hopper") == "hopper family calibration"
+    assert calibration.fit_origin("tpu") == (
+        "calibration of all chips rated at datasheet peak rates: tpu has fewer than two reference rows"
+    )
+    # The same words whether the fit is shipped or made here from the reference rows (the levels agree).
+    every = calibration._throughput_rows()
+    for family in sorted({a.family for a in default_catalog().accelerators}):
+        _, level = calibration._training_rows(family, None, every)
+        assert calibration._describe_level(family, None, level) == calibration.fit_origin(family), family
 
 
 def test_a_failed_rewrite_leaves_the_calibration_file_as_it_was(

@@ -42,6 +42,7 @@ __all__ = [
     "Harness",
     "Measurement",
     "ValidationRow",
+    "fit_origin",
     "fitted_efficiency",
     "reference_measurements",
     "validate",
@@ -402,20 +403,29 @@ def _fit_for(family: str, stack: str | None, rows: Sequence[Measurement], exclud
     """Fit on the rows of the same family and serving stack; else the same family; else the nearest generation
     of the same vendor whose chips share the basis of the rates (sustained or datasheet peak); else all rows on
     that basis; else all rows. Each level needs two rows."""
+    return _fit(_training_rows(family, stack, rows, exclude)[0])
+
+
+def _training_rows(
+    family: str, stack: str | None, rows: Sequence[Measurement], exclude: str | None = None
+) -> tuple[list[Measurement], _FitKey]:
+    """The rows :func:`_fit_for` fits on, and the level they are (as a shipped fit's key)."""
     train = [r for r in rows if r.id != exclude]
     same_stack = [r for r in train if r.family == family and (stack is None or r.stack == stack)]
     if len(same_stack) >= 2:
-        return _fit(same_stack)
+        return same_stack, ("family", family, stack)
     same_family = [r for r in train if r.family == family]
     if len(same_family) >= 2:
-        return _fit(same_family)
+        return same_family, ("family", family, None)
     counts = Counter(r.family for r in train)
     sibling = _nearest_sibling(family, [name for name, n in counts.items() if n >= 2])
     if sibling is not None:
-        return _fit([r for r in train if r.family == sibling])
+        return [r for r in train if r.family == sibling], ("family", sibling, None)
     info = _family_info(family)
     same_basis = [r for r in train if info is None or r.sustained_rates == info.sustained_rates]
-    return _fit(same_basis if len(same_basis) >= 2 else train)
+    if len(same_basis) >= 2 and info is not None:
+        return same_basis, ("basis", info.sustained_rates, None)
+    return (same_basis if len(same_basis) >= 2 else train), ("all", None, None)
 
 
 #: Fits in progress. A prediction made during a fit (with the candidate efficiency it is given) must not ask
@@ -438,7 +448,6 @@ def fit_in_progress() -> bool:
     return _FITS_IN_PROGRESS > 0
 
 
-@functools.cache
 def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     """The calibrated efficiency of an accelerator family (and serving stack), fitted on every reference row.
 
@@ -447,6 +456,24 @@ def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     ``reference/calibration.yaml`` (written by ``python -m fivelayer.engines.calibration``) and used while the
     reference file it was fitted on is unchanged; otherwise it is fitted here (tens of seconds).
     """
+    return _fitted(family, stack)[0]
+
+
+def fit_origin(family: str, stack: str | None = None) -> str:
+    """Which fit :func:`fitted_efficiency` gives ``family``, in words: its own, or the one it falls back to
+    (the vendor's nearest fitted generation, the chips on the same basis of rates, or all chips).
+
+    >>> fit_origin("hopper")
+    'hopper family calibration'
+    >>> fit_origin("ampere")
+    'hopper family calibration, the nearest fitted generation: ampere has fewer than two reference rows'
+    """
+    return _fitted(family, stack)[1]
+
+
+@functools.cache
+def _fitted(family: str, stack: str | None) -> tuple[Efficiency, str]:
+    """The fit :func:`fitted_efficiency` returns and :func:`fit_origin` names (one fit for both, cached)."""
     shipped = _shipped_fit()
     if shipped is not None:
         efficiencies, weight = shipped
@@ -460,14 +487,28 @@ def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
             keys.append(("basis", info.sustained_rates, None))
         for key in (*keys, ("all", None, None)):
             if key in efficiencies:
-                return replace(efficiencies[key], power_memory_weight=weight)
+                return replace(efficiencies[key], power_memory_weight=weight), _describe_level(family, stack, key)
     with _fitting():
         try:
             rows = _throughput_rows()
         except (FivelayerError, FileNotFoundError):
-            return UNCALIBRATED
-        eff = _fit_for(family, stack, rows)
-        return replace(eff, power_memory_weight=_fit_power(None))
+            return UNCALIBRATED, "uncalibrated defaults (no reference rows could be read)"
+        train, key = _training_rows(family, stack, rows)
+        return replace(_fit(train), power_memory_weight=_fit_power(None)), _describe_level(family, stack, key)
+
+
+def _describe_level(family: str, stack: str | None, key: _FitKey) -> str:
+    """The fit of ``key`` as ``family``'s origin, in words."""
+    level, name, detail = key
+    if level == "family" and name == family:
+        return f"{family} family calibration" + (f" ({detail} stack)" if detail else "")
+    if level == "family":
+        return f"{name} family calibration, the nearest fitted generation: {family} has fewer than two reference rows"
+    if level == "basis":
+        basis = "vendor-measured sustained rates" if name else "datasheet peak rates"
+        return f"calibration of all chips rated at {basis}: {family} has fewer than two reference rows"
+    return f"calibration of all chips: {family} has fewer than two reference rows"
+    return f"calibration of all chips ({family} has too few reference rows of its own (two needed))"
 
 
 #: Key of one shipped fit: ("family", family, stack or None), ("basis", sustained rates, None) or

@@ -522,16 +522,17 @@ def _missing_rates(chip: Accelerator, fmt: NumericFormat) -> str:
 
 
 def efficiency_origin(eff: Efficiency, family: str) -> str:
-    """Where ``eff`` comes from: the family's calibration, naming any field given instead."""
+    """Where ``eff`` comes from: the family's calibration (or the fit it falls back to, :func:`fit_origin`),
+    naming any field given instead."""
     from dataclasses import fields
 
-    from fivelayer.engines.calibration import fit_in_progress
+    from fivelayer.engines.calibration import fit_in_progress, fit_origin
 
     if fit_in_progress():  # a candidate of the fit itself: asking for the fit would start it again
         return "a candidate of the calibration fit"
     calibrated = _calibrated(family)
     given = [f.name for f in fields(Efficiency) if getattr(eff, f.name) != getattr(calibrated, f.name)]
-    return f"{family} family calibration" + (f"; {', '.join(given)} given instead" if given else "")
+    return fit_origin(family) + (f"; {', '.join(given)} given instead" if given else "")
 
 
 def _calibrated(family: str) -> Efficiency:
