@@ -39,6 +39,7 @@ __all__ = [
     "InferencePrediction",
     "check_layout",
     "efficiency_origin",
+    "missing_rates",
     "predict_inference",
     "solve_offline_many",
 ]
@@ -442,7 +443,7 @@ def _prediction(
         ),
         f"{fmt.name}: weights {fmt.weight_bytes:.3g} B/param, KV cache {fmt.kv_bytes:g} B/element, "
         f"linear layers at the {chip_record.runs_at(fmt.compute)} tensor rate, attention at the "
-        f"{chip_record.runs_at(fmt.attention_compute)} rate{_missing_rates(chip_record, fmt)}",
+        f"{chip_record.runs_at(fmt.attention_compute)} rate{missing_rates(chip_record, fmt)}",
         f"{MEMORY_RESERVE_FRACTION:.0%} of memory reserved for activations and runtime",
         f"TTFT estimate: one running step plus the steps that prefill the prompt in chunks of "
         f"{PREFILL_CHUNK_TOKENS:,} tokens; no queueing",
@@ -515,7 +516,7 @@ def _work(model: LanguageModel) -> ModelWork:
     return work
 
 
-def _missing_rates(chip: Accelerator, fmt: NumericFormat) -> str:
+def missing_rates(chip: Accelerator, fmt: NumericFormat) -> str:
     """`` (h100-sxm lists no fp4 rate)`` where the format's tensor rates run at a wider one, else empty."""
     missing = sorted({p for p in (fmt.compute, fmt.attention_compute) if chip.runs_at(p) != p})
     return f" ({chip.id} lists no {' or '.join(missing)} rate)" if missing else ""

@@ -122,10 +122,24 @@ def test_efficiency_override_slows_the_steps_and_is_listed(cli: Cli) -> None:
     slow = json.loads(cli(*run, "--efficiency", "memory=0.1").stdout)
     assert slow["tpot_s"]["p50"] > 3 * fitted["tpot_s"]["p50"]
     (line,) = [a for a in slow["assumptions"] if a.startswith("step efficiency on h100-sxm")]
-    assert "of peak FLOP/s and 0.10 of peak bandwidth" in line
+    assert "of the peak fp8 FLOP/s and 0.10 of peak bandwidth" in line
     assert line.endswith("(hopper family calibration; memory given instead)")
     bad = cli(*run, "--efficiency", "memroy=0.1")
     assert bad.code == 2 and "did you mean memory?" in bad.stderr
+
+
+def test_the_step_efficiency_names_the_rate_it_runs_at_and_the_fit(cli: Cli) -> None:
+    # fp4 on an H100 computes at the fp8 rate (the H100 lists no fp4 tensor rate), as predict already said; the
+    # simulation's line said only "of peak FLOP/s". An A100 (Ampere, no reference rows) runs on Hopper's fit.
+    res = cli(*BASE, "--precision", "fp4", "--rate", "2", "--requests", "20", "--json")
+    (line,) = [a for a in json.loads(res.stdout)["assumptions"] if a.startswith("step efficiency on h100-sxm")]
+    assert "of the peak fp8 FLOP/s (h100-sxm lists no fp4 rate) and" in line
+    args = ("simulate", "--accelerator", "a100-sxm-80gb", "--count", "1", "--model", "llama-3.1-8b", "--precision",
+            "bf16", "--rate", "2", "--requests", "20", "--json")  # fmt: skip
+    (line,) = [a for a in json.loads(cli(*args).stdout)["assumptions"] if a.startswith("step efficiency on a100")]
+    assert "of the peak bf16 FLOP/s and" in line
+    assert line.endswith("(hopper family calibration, the nearest fitted generation: ampere has fewer than two "
+                         "reference rows)")  # fmt: skip
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created")

@@ -30,6 +30,7 @@ from fivelayer.engines.inference import (
     InferenceCase,
     check_layout,
     efficiency_origin,
+    missing_rates,
     predict_inference,
 )
 from fivelayer.engines.serving.config import (
@@ -186,9 +187,12 @@ def build_replicas(
                 chip.scale_out_bytes_per_s,
                 draft_timer,
                 efficiency_origin(eff, chip_record.family),
-                f"the vendor-measured sustained {chip_record.runs_at(fmt.compute)} rate"
-                if chip_record.sustained_flops
-                else "peak FLOP/s",
+                (
+                    f"the vendor-measured sustained {chip_record.runs_at(fmt.compute)} rate"
+                    if chip_record.sustained_flops
+                    else f"the peak {chip_record.runs_at(fmt.compute)} FLOP/s"
+                )
+                + missing_rates(chip_record, fmt),
                 group.count - replicas * n,
                 float(chip.idle_power_w),
             )
