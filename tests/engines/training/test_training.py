@@ -199,3 +199,22 @@ def test_command_takes_the_pipeline_schedule() -> None:
     assert json.loads(same.output) == json.loads(ok.output)
     bad = runner.invoke(app, [*args, "--schedule", "gpipe"])
     assert isinstance(bad.exception, FivelayerError) and "1f1b, dualpipe" in str(bad.exception)
+
+
+def test_tensor_parallelism_splits_whole_attention_heads() -> None:
+    # Llama 2 13B has 40 attention heads (its config.json, num_attention_heads 40): tp 16 or 32 would split
+    # heads across devices, which no trainer does. The planner accepted tp 16 and its search could pick it.
+    from fivelayer.catalog import default_catalog
+    from fivelayer.chips import ChipSpec
+    from fivelayer.engines.training.layouts import enumerate_layouts
+    from fivelayer.models.training import TrainingWork
+
+    with pytest.raises(InfeasibleConfiguration, match="tp 16 does not split llama-2-13b's 40 attention heads evenly"):
+        predict_training(TrainingCase("h100-sxm", 64, "llama-2-13b", tokens=1e11, tp=16))
+    cat = default_catalog()
+    chip = ChipSpec.of(cat.accelerators.get("gb200"))  # a 72-GPU NVLink domain: the widest tp on offer
+    work = TrainingWork.of(cat.language_model("llama-2-13b"))
+    tps = set(enumerate_layouts(1024, chip, work, 4096).tp.astype(int).tolist())
+    assert tps == {1, 2, 4, 8}
+    planned = predict_training(TrainingCase("gb200", 1024, "llama-2-13b", tokens=1e11))
+    assert planned.to_dict()["layout"]["tp"] in tps

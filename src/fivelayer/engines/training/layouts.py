@@ -42,6 +42,7 @@ __all__ = [
     "TrainingEfficiency",
     "enumerate_layouts",
     "evaluate",
+    "splits",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -108,6 +109,12 @@ class LayoutCost:
     busy_fraction: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
+def splits(work: TrainingWork, tp: int) -> bool:
+    """Whether ``tp`` devices share the model's attention heads evenly (Megatron-LM and every tensor-parallel
+    trainer split whole heads)."""
+    return not work.num_heads or work.num_heads % tp == 0
+
+
 def _pow2(limit: int) -> list[int]:
     out, v = [], 1
     while v <= limit:
@@ -127,7 +134,8 @@ def enumerate_layouts(
     cp: int | None = None,
 ) -> Layouts:
     """Every (tp, pp, cp, ep, ZeRO, recompute) candidate with ``dp = count // (tp pp cp)`` (powers of two)."""
-    tps = [tp] if tp else _pow2(min(count, chip.scale_up_domain, 64, work.num_heads))
+    # Tensor parallelism splits the attention heads: only degrees that divide them evenly.
+    tps = [tp] if tp else [t for t in _pow2(min(count, chip.scale_up_domain, 64, work.num_heads)) if splits(work, t)]
     pps = [pp] if pp else [p for p in _pow2(min(count, 64)) if p <= work.num_layers]
     cps = [cp] if cp else _pow2(min(count, max(1, seq_len // 4096), 32))
     eps = [ep] if ep else (_pow2(min(count, work.num_experts)) if work.num_experts else [1])

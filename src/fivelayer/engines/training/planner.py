@@ -25,6 +25,7 @@ from fivelayer.engines.training.layouts import (
     TrainingEfficiency,
     enumerate_layouts,
     evaluate,
+    splits,
 )
 from fivelayer.models.training import ADAM_BYTES, RECOMPUTE, TrainingWork
 
@@ -204,6 +205,12 @@ def predict_training(
         )
     batch = float(case.batch_tokens or default_batch_tokens(case.count))
     batch = max(batch, float(seq))
+    if case.tp and not splits(work, case.tp):
+        good = ", ".join(str(t) for t in (1, 2, 4, 8, 16, 32, 64) if t <= work.num_heads and splits(work, t))
+        raise InfeasibleConfiguration(
+            f"tp {case.tp} does not split {work.model_id}'s {work.num_heads} attention heads evenly, as tensor "
+            f"parallelism requires; use tp {good}"
+        )
     layouts = enumerate_layouts(case.count, chip, work, seq, tp=case.tp, pp=case.pp, ep=case.ep, cp=case.cp)
     if not len(layouts):
         raise InfeasibleConfiguration(
