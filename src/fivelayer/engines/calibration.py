@@ -508,7 +508,6 @@ def _describe_level(family: str, stack: str | None, key: _FitKey) -> str:
         basis = "vendor-measured sustained rates" if name else "datasheet peak rates"
         return f"calibration of all chips rated at {basis}: {family} has fewer than two reference rows"
     return f"calibration of all chips: {family} has fewer than two reference rows"
-    return f"calibration of all chips ({family} has too few reference rows of its own (two needed))"
 
 
 #: Key of one shipped fit: ("family", family, stack or None), ("basis", sustained rates, None) or
