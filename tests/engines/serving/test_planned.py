@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fivelayer import default_scenario
 from fivelayer.applications.application import TokenLengths
 from fivelayer.applications.workload import LengthMix, synthetic_workload
 from fivelayer.catalog import default_catalog
 from fivelayer.engines.analytic import plan
-from fivelayer.engines.serving.planned import p99_interval, simulate_planned_unit
+from fivelayer.engines.serving.planned import p99_interval, simulate_planned_unit, units_meeting_targets
 from fivelayer.interfaces.cli.app import app
 from fivelayer.interfaces.cli.simulate import simulate_cmd
 from fivelayer.scenario import load_scenario
@@ -175,3 +176,47 @@ def test_a_mixture_spread_beyond_a_users_bound_is_planned_and_simulated(tmp_path
     run = simulate_planned_unit(scenario, 0, int(row["units"]), requests=300)
     inputs = run.result.records["input_tokens"]
     assert inputs.min() < 1000 and inputs.max() > 10_000  # both applications' prompts are there
+
+
+def test_the_unit_search_brackets_the_fewest_units_that_meet_the_targets() -> None:
+    # The default scenario's support deployment: the plan's 212 units are too close to call on 300 requests, so
+    # the search doubles (424 meet), then bisects to within 5 %; each answer is the simulation's own verdict.
+    scenario = default_scenario()
+    planned = int(plan(scenario).deployments[0]["units"])
+    search = units_meeting_targets(scenario, 0, planned, requests=300, seed=0)
+    assert search.planned == planned and search.units is not None
+    assert search.tried[search.units] and not search.tried[search.missing]
+    assert 0 < search.units - search.missing <= max(1.0, 0.05 * search.units)
+    assert all(ok == (n >= search.units) for n, ok in search.tried.items())  # monotone on what was tried
+    again = simulate_planned_unit(scenario, 0, search.units, requests=300, seed=0)
+    assert again.meets_targets is True
+    assert f"{search.units:,} units meet the targets at the peak hour" in search.sentence()
+
+
+def test_the_unit_search_goes_down_where_the_plan_has_room_and_gives_up_at_a_latency_floor(tmp_path: Path) -> None:
+    # Lax targets (60 s, 10 s): the plan's units meet them, and so do fewer, down to one.
+    lax = load_scenario(_scenario(tmp_path, users=10_000_000, extra=", ttft_p99: 60 s, tpot_p99: 10 s"),
+                        default_catalog())  # fmt: skip
+    planned = int(plan(lax).deployments[0]["units"])
+    down = units_meeting_targets(lax, 0, planned, requests=100)
+    assert planned > 1 and down.units is not None and down.units < planned and down.tried[planned]
+    # A 15 ms TTFT target: the plan meets it on its estimate (one step and a 1,000-token prefill, 13.4 ms), but
+    # prompts spread with a coefficient of variation of 0.96 reach several thousand tokens, whose prefill alone
+    # is longer, so no count meets it: the search stops at 64 times the plan's units.
+    tight = load_scenario(_scenario(tmp_path, users=10_000_000, extra=", ttft_p99: 15 ms, tpot_p99: 5 ms"),
+                          default_catalog())  # fmt: skip
+    planned = int(plan(tight).deployments[0]["units"])
+    none = units_meeting_targets(tight, 0, planned, requests=300)
+    assert none.units is None and max(none.tried) == 64 * planned and not any(none.tried.values())
+    assert none.sentence().startswith(f"no count up to {64 * planned:,} units meets the targets")
+
+
+def test_find_units_is_for_scenarios(cli: Cli, tmp_path: Path) -> None:
+    res = cli("simulate", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--rate", "5", "--find-units")
+    assert res.code == 2 and "--find-units searches the units of a scenario's deployments" in res.stderr
+    path = _scenario(tmp_path, users=10_000_000, extra=", ttft_p99: 60 s, tpot_p99: 10 s")
+    res = cli("simulate", str(path), "--find-units", "--requests", "100", "--json")
+    assert res.code == 0, res.stderr
+    (dep,) = json.loads(res.stdout)["deployments"]
+    assert dep["units_meeting_targets"]["planned"] == dep["units_planned"]
+    assert dep["units_meeting_targets"]["units"] <= dep["units_planned"]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fivelayer.engines.serving.results import SimulationResult
     from fivelayer.scenario import Scenario
 
-__all__ = ["PlannedUnitRun", "p99_interval", "simulate_planned_unit"]
+__all__ = ["PlannedUnitRun", "UnitSearch", "p99_interval", "simulate_planned_unit", "units_meeting_targets"]
 
 
 @dataclass(frozen=True)
@@ -228,3 +228,97 @@ def simulate_planned_unit(
     )  # fmt: skip
     result = simulate(workload, config, seed=streams.seed, catalog=scenario.resolved_catalog)
     return PlannedUnitRun(dep.name, units, load, result, unit.ttft_s, unit.tpot_s, ttft, tpot)
+
+
+@dataclass(frozen=True)
+class UnitSearch:
+    """The fewest units of a deployment whose simulated unit meets the applications' p99 targets."""
+
+    deployment: str
+    #: Units in the plan.
+    planned: int
+    #: The fewest units found to meet the targets (``None``: none up to ``max_factor`` times the plan's).
+    units: int | None
+    #: The most units found to miss them (0: none tried missed), so the answer lies in (``missing``, ``units``].
+    missing: int
+    #: Every count simulated, and whether its unit met the targets (a p99 too close to call counts as not).
+    tried: dict[int, bool]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "planned": self.planned,
+            "units": self.units,
+            "missing": self.missing,
+            "tried": {str(n): ok for n, ok in sorted(self.tried.items())},
+        }
+
+    def sentence(self) -> str:
+        """The answer in words."""
+        if self.units is None:
+            return (
+                f"no count up to {max(self.tried):,} units meets the targets: the layout's own latency (the longest "
+                "prompts' prefill, the decodes stalled by it) is above them at any load; change the layout, the "
+                "engine's token budget or the targets, or serve prefill separately"
+            )
+        spread = f" (between {self.missing + 1:,} and {self.units:,})" if self.units - self.missing > 1 else ""
+        change = (
+            "the plan's count"
+            if self.units == self.planned
+            else f"{self.units / self.planned:.2f} x the plan's {self.planned:,}"
+        )
+        return f"{self.units:,} units meet the targets at the peak hour{spread}: {change}"
+
+
+def units_meeting_targets(
+    scenario: Scenario,
+    index: int,
+    units: int,
+    *,
+    requests: int = 1000,
+    seed: int | None = None,
+    max_factor: int = 64,
+    tolerance: float = 0.05,
+) -> UnitSearch:
+    """Search the fewest units of deployment ``index`` whose one unit, simulated at its share of the peak hour
+    (:func:`simulate_planned_unit`, the same requests for every count), meets the applications' p99 targets.
+
+    Doubling from the plan's ``units`` (or halving, where they already meet the targets) brackets the answer,
+    then bisection narrows it to ``tolerance`` of the count. A p99 too close to its target to call counts as a
+    miss (the answer errs on the side of more units). More units means less load on each, so fewer never meet
+    the targets where more miss them, up to the noise of the requests simulated.
+    """
+    if units < 1:
+        raise FivelayerError("the plan gives this deployment no units; nothing to search from")
+    tried: dict[int, bool] = {}
+
+    def meets(n: int) -> bool:
+        if n not in tried:
+            run = simulate_planned_unit(scenario, index, n, requests=requests, seed=seed)
+            tried[n] = run.meets_targets is True
+        return tried[n]
+
+    deployment = scenario.deployments[index].name
+    if meets(units):
+        good, bad = units, 0
+        while good > 1:
+            half = max(1, good // 2)
+            if not meets(half):
+                bad = half
+                break
+            good = half
+    else:
+        bad, good = units, 0
+        while not good:
+            if 2 * bad > units * max_factor:
+                return UnitSearch(deployment, units, None, bad, tried)
+            if meets(2 * bad):
+                good = 2 * bad
+            else:
+                bad = 2 * bad
+    while good - bad > max(1.0, tolerance * good):
+        mid = (good + bad) // 2
+        if meets(mid):
+            good = mid
+        else:
+            bad = mid
+    return UnitSearch(deployment, units, good, bad, tried)

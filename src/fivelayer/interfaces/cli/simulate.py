@@ -22,7 +22,7 @@ PROGRESS_MIN_REQUESTS = 5000
 
 
 #: Options that also apply to a scenario run; any other, given with SCENARIO.yaml, is refused (not ignored).
-SCENARIO_OPTIONS = frozenset({"scenario", "requests", "seed", "as_json", "catalog"})
+SCENARIO_OPTIONS = frozenset({"scenario", "requests", "seed", "as_json", "catalog", "find_units"})
 
 
 def simulate_cmd(
@@ -97,6 +97,14 @@ def simulate_cmd(
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     efficiency: Annotated[str | None, typer.Option(help=EFFICIENCY_HELP, show_default=False)] = None,
     records: Annotated[Path | None, typer.Option(help="Write per-request records to .parquet, .duckdb or .csv")] = None,
+    find_units: Annotated[
+        bool,
+        typer.Option(
+            "--find-units",
+            help="With a scenario: also search the fewest units of each deployment whose simulated unit meets the "
+            "applications' p99 targets at the peak hour",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
     catalog: Annotated[
         list[Path] | None, typer.Option("--catalog", help="A YAML file of your own records.", show_default=False)
@@ -119,10 +127,12 @@ def simulate_cmd(
                 f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the direct form (--accelerator "
                 f"... --rate R or --trace FILE), not to a scenario, whose deployments set the hardware, model and "
                 f"load: leave {'it' if len(given) == 1 else 'them'} out, or leave out {scenario}. With a scenario, "
-                "only --requests, --seed, --json and --catalog apply."
+                "only --requests, --seed, --json, --catalog and --find-units apply."
             )
-        _simulate_scenario(scenario, requests or 1000, seed, as_json, catalog)
+        _simulate_scenario(scenario, requests or 1000, seed, as_json, catalog, find_units)
         return
+    if find_units:
+        raise FivelayerError("--find-units searches the units of a scenario's deployments: give a scenario file")
     if records is not None:  # checked before the simulation, which may take minutes
         from fivelayer.engines.serving.results import check_records_path
 
@@ -204,12 +214,15 @@ def simulate_cmd(
     _print_table(data)
 
 
-def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, catalog: list[Path] | None) -> None:
+def _simulate_scenario(
+    path: Path, requests: int, seed: int, as_json: bool, catalog: list[Path] | None, find_units: bool = False
+) -> None:
     """One planned unit of each language-model deployment, at its share of the peak-hour demand, judged
-    against the applications' latency targets (``fivelayer.engines.serving.planned``)."""
+    against the applications' latency targets (``fivelayer.engines.serving.planned``); with ``find_units``,
+    also the fewest units that meet them."""
     from fivelayer.catalog import default_catalog
     from fivelayer.engines.analytic import plan
-    from fivelayer.engines.serving.planned import simulate_planned_unit
+    from fivelayer.engines.serving.planned import UnitSearch, simulate_planned_unit, units_meeting_targets
     from fivelayer.models import LanguageModel
     from fivelayer.scenario import load_scenario
 
@@ -219,6 +232,7 @@ def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, cata
     scen = load_scenario(path, cat)
     planned = plan(scen)
     runs = []
+    searches: list[UnitSearch | None] = []
     for index, dep in enumerate(scen.deployments):
         if not isinstance(scen.resolved_catalog.models.get(dep.model), LanguageModel):
             continue
@@ -230,17 +244,29 @@ def _simulate_scenario(path: Path, requests: int, seed: int, as_json: bool, cata
             )
             continue
         runs.append(simulate_planned_unit(scen, index, units, requests=requests, seed=seed + index))
+        searches.append(
+            units_meeting_targets(scen, index, units, requests=requests, seed=seed + index) if find_units else None
+        )
     if not runs:
         raise FivelayerError(f"{path}: no deployment serves a language model with planned units; nothing to simulate")
     if as_json:
-        data = {"scenario": scen.name, "deployments": [run.to_dict() for run in runs]}
+        data = {
+            "scenario": scen.name,
+            "deployments": [
+                {**run.to_dict(), **({"units_meeting_targets": s.to_dict()} if s is not None else {})}
+                for run, s in zip(runs, searches, strict=True)
+            ],
+        }
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    for run in runs:
-        Console(soft_wrap=True).print(f"[bold]{run.deployment}[/bold]: one planned unit at {run.load}", highlight=False)
+    for run, search in zip(runs, searches, strict=True):
+        out = Console(soft_wrap=True)
+        out.print(f"[bold]{run.deployment}[/bold]: one planned unit at {run.load}", highlight=False)
         _print_table(run.result.to_dict())
         style = "green" if run.meets_targets else "yellow" if run.meets_targets is None else "bold red"
-        Console(soft_wrap=True).print(f"[{style}]{run.deployment}: {run.verdict()}[/{style}]", highlight=False)
+        out.print(f"[{style}]{run.deployment}: {run.verdict()}[/{style}]", highlight=False)
+        if search is not None:
+            out.print(f"{run.deployment}: {search.sentence()}", highlight=False)
 
 
 def _ms(p: dict[str, Any]) -> str:
