@@ -30,6 +30,7 @@ from fivelayer.applications.application import TokenLengths, check_length_cv
 from fivelayer.core.errors import FivelayerError
 
 __all__ = [
+    "MAX_REQUESTS",
     "TRACE_COLUMNS",
     "LengthMix",
     "Workload",
@@ -44,6 +45,10 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+
+#: The most requests one simulation takes from the command line or a study (about 1.2 GB of per-request
+#: records); more is almost certainly a typo.
+MAX_REQUESTS = 10_000_000
 
 #: Accepted column names of a trace: (arrival, input tokens, output tokens). The first set is the public
 #: Azure LLM inference trace (Azure/AzurePublicDataset, AzureLLMInferenceTrace_{code,conv}.csv).

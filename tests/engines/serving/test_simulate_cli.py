@@ -233,3 +233,23 @@ def test_multi_step_scheduling_on_the_command_line(cli: Cli) -> None:
     assert multi["finished"] == 300
     assert multi["ttft_s"]["p50"] > 1.5 * every["ttft_s"]["p50"]
     assert any("once every 8 decode steps" in a for a in multi["assumptions"])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # A scenario took --requests 0 as its default of 1,000, and --seed -1 was an internal error; a hundred
+        # billion requests asked for 745 GiB before failing.
+        (("--requests", "0"), "--requests must be between 1 and 10,000,000 (got 0)"),
+        (("--requests", "100000000000"), "--requests must be between 1 and 10,000,000 (got 100,000,000,000)"),
+        (("--seed", "-1"), "--seed must be non-negative (got -1)"),
+    ],
+)
+def test_requests_and_seed_are_checked_in_both_forms(cli: Cli, options: tuple[str, ...], message: str) -> None:
+    import fivelayer
+
+    default = Path(fivelayer.__file__).parent / "data" / "scenarios" / "default.yaml"
+    for form in ((*BASE, "--rate", "1"), ("simulate", str(default))):
+        res = cli(*form, *options)
+        assert res.code == 2, res.stdout
+        assert message in res.stderr and "Traceback" not in res.stderr

@@ -48,6 +48,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, ValidationError
 
 from fivelayer.applications.application import MAX_LENGTH_CV
+from fivelayer.applications.workload import MAX_REQUESTS
 from fivelayer.catalog import CatalogSet
 from fivelayer.core.errors import FivelayerError, did_you_mean
 from fivelayer.core.provenance import Strict
@@ -75,7 +76,9 @@ class SimulationInputs(Strict):
     precision: str = "fp8"
     rate: float | None = Field(default=None, gt=0, description="mean arrival rate, requests per second")
     trace: str | None = Field(default=None, description="CSV trace (relative to the study file) instead of a rate")
-    requests: int | None = Field(default=None, ge=1, le=10_000_000, description="requests to simulate (default 1,000)")
+    requests: int | None = Field(
+        default=None, ge=1, le=MAX_REQUESTS, description="requests to simulate (default 1,000)"
+    )
     input_tokens: int = Field(default=1024, ge=1, description="mean prompt tokens per request")
     output_tokens: int = Field(default=256, ge=1, description="mean generated tokens per request")
     input_cv: float = Field(

@@ -111,11 +111,16 @@ def simulate_cmd(
     ] = None,
 ) -> None:
     """Simulate serving: latency percentiles (TTFT, TPOT, end to end), goodput, throughput, power."""
-    from fivelayer.applications.workload import read_trace, synthetic_workload, token_lengths
+    from fivelayer.applications.workload import MAX_REQUESTS, read_trace, synthetic_workload, token_lengths
     from fivelayer.catalog import default_catalog
     from fivelayer.core.streams import RandomStreams
     from fivelayer.engines.serving import EngineOptions, ReplicaGroup, ServingConfig, simulate
 
+    # Checked for both forms, before any work (a scenario once took 0 as the default of 1,000).
+    if requests is not None and not 1 <= requests <= MAX_REQUESTS:
+        raise FivelayerError(f"--requests must be between 1 and {MAX_REQUESTS:,} (got {requests:,})")
+    if seed < 0:
+        raise FivelayerError(f"--seed must be non-negative (got {seed})")
     if scenario is not None:
         given = [
             f"--{name.replace('_', '-')}"
@@ -129,7 +134,7 @@ def simulate_cmd(
                 f"load: leave {'it' if len(given) == 1 else 'them'} out, or leave out {scenario}. With a scenario, "
                 "only --requests, --seed, --json, --catalog and --find-units apply."
             )
-        _simulate_scenario(scenario, requests or 1000, seed, as_json, catalog, find_units)
+        _simulate_scenario(scenario, 1000 if requests is None else requests, seed, as_json, catalog, find_units)
         return
     if find_units:
         raise FivelayerError("--find-units searches the units of a scenario's deployments: give a scenario file")
@@ -153,10 +158,6 @@ def simulate_cmd(
                 f"gives each request's arrival time and tokens: leave {'it' if len(given) == 1 else 'them'} out, "
                 "or use --rate instead of --trace"
             )
-    if requests is not None and requests < 1:
-        raise FivelayerError(f"--requests must be at least 1 (got {requests})")
-    if seed < 0:
-        raise FivelayerError(f"--seed must be non-negative (got {seed})")
     assert accelerator is not None and model is not None
     cat = default_catalog()
     for path in catalog or []:
