@@ -336,6 +336,80 @@ def test_amd_vllm_steps_pay_the_weights_streaming_on_top_of_the_compute() -> Non
     assert roofline_fixed < 0.2 * fixed
 
 
+def test_tensorrt_llm_steps_have_the_fixed_part_of_their_published_line() -> None:
+    """NVIDIA's MLPerf v5.1 B200 submission (eight engines of one GPU, FP4) gives three steps of one system. By
+    Little's law, Interactive: 7,443 tokens/s per GPU x 34.5 ms median TPOT = 257 sequences in 34.5 ms; Server:
+    12,390 x 126 ms = 1,562 sequences in 126 ms. The line through them, 16.5 ms + 0.070 ms per sequence, gives
+    the Offline result at the configuration's 2,048 sequences (12,691 tokens/s per GPU) to 1 %. Its fixed part
+    is four times the 4.4 ms in which a B200 streams the FP4 weights: the shipped Blackwell TensorRT-LLM fit
+    must have it (a fixed step cost of 10 ms, OVERHEAD_GRID), which the assumed 2 ms cannot give."""
+    known = {r.id: r for r in reference_measurements()}
+    run = "mlperf-inf-v5.1-llama2-70b-99-{}-b200-nvidia"
+    interactive, server, offline = (known[run.format(s)] for s in ("interactive", "server", "offline"))
+    batches = [(r.tokens_per_s or 0.0) / 8 * (r.tpot_p50_s or 0.0) for r in (interactive, server)]
+    steps = [interactive.tpot_p50_s or 0.0, server.tpot_p50_s or 0.0]
+    assert batches == pytest.approx([257, 1562], abs=1) and steps == pytest.approx([0.0345, 0.1261], abs=1e-4)
+    slope = (steps[1] - steps[0]) / (batches[1] - batches[0])
+    fixed = steps[0] - slope * batches[0]
+    assert (fixed, slope) == pytest.approx((0.0165, 0.070e-3), rel=0.01)
+    assert 2048 / (fixed + slope * 2048) == pytest.approx((offline.tokens_per_s or 0.0) / 8, rel=0.01)
+
+    def line(eff: Efficiency) -> tuple[float, float]:
+        model = []
+        for b in (257, 1562):
+            lengths = round(server.input_tokens or 0), round(server.output_tokens or 0)
+            case = InferenceCase("b200", 1, "llama-2-70b", "fp4", *lengths, mode="fixed-batch", batch_size=b, tp=1)
+            model.append(b / predict_inference(case, efficiency=eff).throughput_tokens_per_s)
+        model_slope = (model[1] - model[0]) / (1562 - 257)
+        return model[0] - model_slope * 257, model_slope
+
+    fit = calibration.fitted_efficiency("blackwell", "tensorrt-llm")
+    assert fit.overhead_s == 0.010
+    model_fixed, model_slope = line(fit)
+    assert model_fixed == pytest.approx(fixed, rel=0.1) and model_slope == pytest.approx(slope, rel=0.05)
+    assumed_fixed, _ = line(replace(fit, overhead_s=calibration.OVERHEAD_GRID[0]))
+    assert assumed_fixed < 0.5 * fixed
+
+
+def test_the_fixed_step_cost_is_fitted_only_where_every_row_is_of_a_stack_that_identifies_it() -> None:
+    rows = calibration._throughput_rows()
+    assumed = calibration.OVERHEAD_GRID[0]
+    hopper = [r for r in rows if r.family == "hopper"]
+    assert {r.stack for r in hopper} == {"tensorrt-llm", "vllm"}
+    # TensorRT-LLM alone: the fit chooses it (18 ms for Hopper).
+    assert calibration._fit([r for r in hopper if r.stack == "tensorrt-llm"]).overhead_s > assumed
+    # The vLLM batch sweeps, alone or pooled with TensorRT-LLM rows: the assumed 2 ms.
+    assert calibration._fit([r for r in hopper if r.stack == "vllm"]).overhead_s == assumed
+    assert calibration._fit(hopper).overhead_s == assumed
+    assert calibration.fitted_efficiency("hopper").overhead_s == assumed
+    # AMD's vLLM (serial 1 from its own steps) keeps 2 ms too.
+    assert calibration.fitted_efficiency("cdna3", "vllm").overhead_s == assumed
+    # A row whose fits never choose it is not predicted at the other costs (the tables cost minutes).
+    vllm_row = next(r for r in hopper if r.stack == "vllm")
+    assert np.isnan(calibration._throughput_table(vllm_row)[..., 1:]).all()
+
+
+def test_a_shipped_fit_without_fixed_step_costs_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A calibration.yaml written before the fixed step cost was fitted has no overhead_s per fit: it is stale
+    # (fitted here instead), not a KeyError in every command.
+    data = _shipped_data()
+    stale = {**data, "fits": [{k: v for k, v in f.items() if k != "overhead_s"} for f in data["fits"]]}
+
+    class Located:
+        def __init__(self, content: dict[str, Any]) -> None:
+            self.data = content
+
+    monkeypatch.setattr(calibration, "packaged_yaml", lambda name: Located(stale))
+    calibration._shipped_fit.cache_clear()
+    try:
+        assert calibration._shipped_fit() is None
+        monkeypatch.setattr(calibration, "packaged_yaml", lambda name: Located(data))
+        calibration._shipped_fit.cache_clear()
+        assert calibration._shipped_fit() is not None
+    finally:
+        calibration._shipped_fit.cache_clear()
+
+
 def test_mlperf_offline_rows_are_summarised_on_their_own() -> None:
     rows = validate()
     summary = {(g["scenario"], g["family"]): g for g in summarise(rows)}

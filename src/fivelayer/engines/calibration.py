@@ -4,9 +4,11 @@ The reference set (``fivelayer/data/reference/inference.yaml``) holds published 
 each, with its source: MLPerf Inference results (throughput), ML.ENERGY measurements (GPU energy per
 token), vendor benchmarks. Two things are fitted to it:
 
-- per accelerator family, the achievable fractions of peak compute and memory bandwidth
-  (:class:`~fivelayer.models.step.Efficiency` ``compute``, ``memory``), by least median absolute log
-  error on throughput rows over a fixed grid;
+- per accelerator family (and serving stack), the achievable fractions of peak compute and memory bandwidth
+  (:class:`~fivelayer.models.step.Efficiency` ``compute``, ``memory``), the per-sequence step cost, and for
+  the stacks whose published server steps identify them the serial share and the fixed cost of a step
+  (:data:`SERIAL_STACKS`, :data:`SERIAL_FIXED`, :data:`OVERHEAD_STACKS`), by least median absolute log error on
+  throughput rows over a fixed grid;
 - one power coefficient (``power_memory_weight``) on the energy rows.
 
 Honesty rule: :func:`validate` reports leave-one-out errors: each row is predicted with parameters fitted
@@ -66,6 +68,20 @@ SERIAL_STACKS = frozenset({"tensorrt-llm"})
 #: 17 ms; 70 GB of FP8 weights take 13 and 12 ms at the two chips' full bandwidth), paid on top of the
 #: compute: serial 1. A free fraction made these fits unstable (docs/methodology/inference.md).
 SERIAL_FIXED = {("cdna3", "vllm"): 1.0}
+#: Fixed cost of a step (``Efficiency.overhead_s``: scheduling, kernel launches, sampling), seconds. Fitted only
+#: where every row of the fit is of a stack in :data:`OVERHEAD_STACKS`; elsewhere the first value, an
+#: assumption. TensorRT-LLM systems publish three steps each (Interactive, Server and Offline, the first two by
+#: Little's law) that lie on one straight line against the running sequences, with a fixed part of 14-17 ms:
+#: B200 v5.1, 257 sequences in 34.5 ms and 1,562 in 126 ms, so 16.5 ms + 0.070 ms per sequence, which gives the
+#: Offline result at its 2,048 sequences to 0.7 %; H200 (Dell v5.1) 14.8 ms + 0.220 ms, to 0.3 %. At FP4 a B200
+#: streams its weights in 4.4 ms, so most of that fixed part is not the weights (docs/methodology/inference.md).
+OVERHEAD_GRID = (0.002, 0.010, 0.018)
+#: Stacks whose fits choose the fixed step cost. Not the vLLM stacks: a free cost made the leave-one-out error
+#: of the ML.ENERGY vLLM batch sweeps worse (19.4 % -> 31.8 %); AMD's vLLM fit chose 18 ms, which puts the
+#: fixed part of the MI300X v5.1 step at 35 ms against the 25 ms of its own published steps (22 ms with 2 ms: at
+#: serial 1 the weights' streaming is most of it), and moved the MI325X server checks away from the measurements
+#: (TPOT p99 at the stated load +22 % -> +79 %).
+OVERHEAD_STACKS = frozenset({"tensorrt-llm"})
 POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.0, 21), 3))
 #: Used where a family has no reference rows at all: the pooled fit's defaults.
 UNCALIBRATED = Efficiency()
@@ -285,25 +301,32 @@ def _case(row: Measurement) -> Any:
     )
 
 
+def _identifies_overhead(row: Measurement) -> bool:
+    """Whether ``row``'s serving stack is one whose fits may choose the fixed step cost (:data:`OVERHEAD_GRID`)."""
+    return row.stack in OVERHEAD_STACKS
+
+
 @functools.cache
 def _throughput_table(row: Measurement) -> np.ndarray:
-    """Predicted throughput of ``row`` at every (compute, memory, per-sequence, serial) grid point; NaN where
-    infeasible."""
+    """Predicted throughput of ``row`` at every (compute, memory, per-sequence, serial, overhead) grid point; NaN
+    where infeasible, and at every overhead but the first for a row whose fits never choose it."""
     from fivelayer.engines.inference import predict_inference
 
-    grids = (COMPUTE_GRID, MEMORY_GRID, PER_SEQUENCE_GRID, SERIAL_GRID)
+    grids = (COMPUTE_GRID, MEMORY_GRID, PER_SEQUENCE_GRID, SERIAL_GRID, OVERHEAD_GRID)
     table = np.full(tuple(len(g) for g in grids), np.nan)
     case = _case(row)
-    for index in np.ndindex(table.shape):
-        c, m, q, x = (g[i] for g, i in zip(grids, index, strict=True))
+    overheads = len(OVERHEAD_GRID) if _identifies_overhead(row) else 1
+    for index in np.ndindex(*table.shape[:-1], overheads):
+        c, m, q, x, o = (g[i] for g, i in zip(grids, index, strict=True))
         with contextlib.suppress(FivelayerError):
-            eff = Efficiency(compute=c, memory=m, per_sequence_s=q, serial=x)
+            eff = Efficiency(compute=c, memory=m, per_sequence_s=q, serial=x, overhead_s=o)
             table[index] = predict_inference(case, efficiency=eff).throughput_tokens_per_s
     return table
 
 
 def _log_errors(rows: Sequence[Measurement]) -> np.ndarray:
-    """|log(pred/measured)| per grid point and row: shape (compute, memory, per-sequence, serial, rows)."""
+    """|log(pred/measured)| per grid point and row: shape (compute, memory, per-sequence, serial, overhead,
+    rows)."""
     tables = [np.log(_throughput_table(r) / float(r.throughput or 1.0)) for r in rows]
     errors: np.ndarray = np.abs(np.stack(tables, axis=-1))
     return errors
@@ -318,12 +341,14 @@ def _fit(rows: Sequence[Measurement]) -> Efficiency:
     groups = {(r.family, r.stack) for r in rows}
     fixed = SERIAL_FIXED.get(next(iter(groups))) if len(groups) == 1 else None
     if fixed is not None:
-        score[..., [x for x, v in enumerate(SERIAL_GRID) if v != fixed]] = np.inf
+        score[..., [x for x, v in enumerate(SERIAL_GRID) if v != fixed], :] = np.inf
     elif not any(r.stack in SERIAL_STACKS for r in rows):
-        score[..., 1:] = np.inf  # the roofline (serial 0) only
-    a, b, k, x = (int(i) for i in np.unravel_index(int(np.argmin(score)), score.shape))
+        score[..., 1:, :] = np.inf  # the roofline (serial 0) only
+    if not all(_identifies_overhead(r) for r in rows):
+        score[..., 1:] = np.inf  # the assumed fixed cost only
+    a, b, k, x, o = (int(i) for i in np.unravel_index(int(np.argmin(score)), score.shape))
     return replace(UNCALIBRATED, compute=COMPUTE_GRID[a], memory=MEMORY_GRID[b], per_sequence_s=PER_SEQUENCE_GRID[k],
-                   serial=SERIAL_GRID[x])  # fmt: skip
+                   serial=SERIAL_GRID[x], overhead_s=OVERHEAD_GRID[o])  # fmt: skip
 
 
 #: Suffix of the id of a step point derived from a server row (:func:`_server_step_rows`), and the scenario
@@ -545,7 +570,8 @@ def _fit_all() -> dict[str, Any]:
 
     def add(key: dict[str, Any], subset: Sequence[Measurement], eff: Efficiency) -> None:
         fits.append({**key, "rows": len(subset), "compute": eff.compute, "memory": eff.memory,
-                     "per_sequence_s": eff.per_sequence_s, "serial": eff.serial})  # fmt: skip
+                     "per_sequence_s": eff.per_sequence_s, "serial": eff.serial,
+                     "overhead_s": eff.overhead_s})  # fmt: skip
 
     add({"level": "all"}, rows, _fit(rows))
     for basis in sorted({r.sustained_rates for r in rows}):
@@ -563,7 +589,6 @@ def _fit_all() -> dict[str, Any]:
     return {
         "reference_sha256": _reference_digest(),
         "power_memory_weight": _fit_power(None),
-        "overhead_s": UNCALIBRATED.overhead_s,
         "fits": fits,
     }
 
@@ -586,6 +611,8 @@ def _shipped_fit() -> tuple[dict[_FitKey, Efficiency], float] | None:
         return None
     if not isinstance(data, dict) or data.get("reference_sha256") != _reference_digest():
         return None
+    if any("overhead_s" not in f for f in data["fits"]):
+        return None  # written before the fixed step cost was fitted: fit here
     out = {
         _fit_key(f): replace(
             UNCALIBRATED,
@@ -593,7 +620,7 @@ def _shipped_fit() -> tuple[dict[_FitKey, Efficiency], float] | None:
             memory=float(f["memory"]),
             per_sequence_s=float(f["per_sequence_s"]),
             serial=float(f["serial"]),
-            overhead_s=float(data["overhead_s"]),
+            overhead_s=float(f["overhead_s"]),
         )
         for f in data["fits"]
     }
