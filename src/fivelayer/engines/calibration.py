@@ -479,7 +479,7 @@ def fitted_efficiency(family: str, stack: str | None = None) -> Efficiency:
     Without a stack, the family's rows of all stacks are pooled; a family without rows of its own takes the
     fit of its vendor's nearest generation (see :func:`_fit_for`). The fit is shipped in
     ``reference/calibration.yaml`` (written by ``python -m fivelayer.engines.calibration``) and used while the
-    reference file it was fitted on is unchanged; otherwise it is fitted here (tens of seconds).
+    reference file it was fitted on is unchanged; otherwise it is fitted here (about four minutes on one core).
     """
     return _fitted(family, stack)[0]
 
