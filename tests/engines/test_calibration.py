@@ -302,6 +302,20 @@ def test_fallback_fits_never_mix_sustained_and_peak_rates() -> None:
     assert _rates(calibration.fitted_efficiency("tpu")) == _rates(peak_fit)
 
 
+def _model_line(
+    chip: str, precision: str, lengths: tuple[int, int], batches: tuple[int, int], eff: Efficiency
+) -> tuple[float, float]:
+    """Fixed part and slope (s, s per sequence) of the line through the model's steps of Llama 2 70B on one
+    ``chip`` at the two ``batches`` (each step = batch / fixed-batch throughput)."""
+    cases = [
+        InferenceCase(chip, 1, "llama-2-70b", precision, *lengths, mode="fixed-batch", batch_size=b, tp=1, pp=1)
+        for b in batches
+    ]
+    steps = [(c.batch_size or 0) / predict_inference(c, efficiency=eff).throughput_tokens_per_s for c in cases]
+    slope = (steps[1] - steps[0]) / (batches[1] - batches[0])
+    return steps[0] - slope * batches[0], slope
+
+
 def test_amd_vllm_steps_pay_the_weights_streaming_on_top_of_the_compute() -> None:
     """AMD's MLPerf v5.1 MI300X submission (eight engines of one GPU) gives two steps of one system: the
     server run's median step by Little's law, 3,074 tokens/s per GPU x 151 ms median TPOT = 464 sequences in
@@ -320,13 +334,7 @@ def test_amd_vllm_steps_pay_the_weights_streaming_on_top_of_the_compute() -> Non
     assert (fixed, slope) == pytest.approx((0.025, 0.27e-3), rel=0.03)
 
     def line(eff: Efficiency) -> tuple[float, float]:
-        model = []
-        for b in (464, 1024):
-            case = InferenceCase("mi300x", 1, "llama-2-70b", "fp8", round(offline.input_tokens or 0), 294,
-                                 mode="fixed-batch", batch_size=b, tp=1, pp=1)  # fmt: skip
-            model.append(b / predict_inference(case, efficiency=eff).throughput_tokens_per_s)
-        model_slope = (model[1] - model[0]) / (1024 - 464)
-        return model[0] - model_slope * 464, model_slope
+        return _model_line("mi300x", "fp8", (round(offline.input_tokens or 0), 294), (464, 1024), eff)
 
     fit = calibration.fitted_efficiency("cdna3", "vllm")
     assert fit.serial == 1.0
@@ -355,13 +363,8 @@ def test_tensorrt_llm_steps_have_the_fixed_part_of_their_published_line() -> Non
     assert 2048 / (fixed + slope * 2048) == pytest.approx((offline.tokens_per_s or 0.0) / 8, rel=0.01)
 
     def line(eff: Efficiency) -> tuple[float, float]:
-        model = []
-        for b in (257, 1562):
-            lengths = round(server.input_tokens or 0), round(server.output_tokens or 0)
-            case = InferenceCase("b200", 1, "llama-2-70b", "fp4", *lengths, mode="fixed-batch", batch_size=b, tp=1)
-            model.append(b / predict_inference(case, efficiency=eff).throughput_tokens_per_s)
-        model_slope = (model[1] - model[0]) / (1562 - 257)
-        return model[0] - model_slope * 257, model_slope
+        lengths = round(server.input_tokens or 0), round(server.output_tokens or 0)
+        return _model_line("b200", "fp4", lengths, (257, 1562), eff)
 
     fit = calibration.fitted_efficiency("blackwell", "tensorrt-llm")
     assert fit.overhead_s == 0.010
