@@ -69,13 +69,14 @@ SERIAL_STACKS = frozenset({"tensorrt-llm"})
 #: compute: serial 1. A free fraction made these fits unstable (docs/methodology/inference.md).
 SERIAL_FIXED = {("cdna3", "vllm"): 1.0}
 #: Fixed cost of a step (``Efficiency.overhead_s``: scheduling, kernel launches, sampling), seconds. Fitted only
-#: where every row of the fit is of a stack in :data:`OVERHEAD_STACKS`; elsewhere the first value, an
-#: assumption. TensorRT-LLM systems publish three steps each (Interactive, Server and Offline, the first two by
-#: Little's law) that lie on one straight line against the running sequences, with a fixed part of 14-17 ms:
+#: where every row of the fit is of a stack in :data:`OVERHEAD_STACKS`; elsewhere the first value, the assumed
+#: default of :class:`~fivelayer.models.step.Efficiency` (2 ms). TensorRT-LLM systems publish three steps each
+#: (Interactive, Server and Offline, the first two by Little's law) that lie on one straight line against the
+#: running sequences, with a fixed part of 14-17 ms:
 #: B200 v5.1, 257 sequences in 34.5 ms and 1,562 in 126 ms, so 16.5 ms + 0.070 ms per sequence, which gives the
 #: Offline result at its 2,048 sequences to 0.7 %; H200 (Dell v5.1) 14.8 ms + 0.220 ms, to 0.3 %. At FP4 a B200
 #: streams its weights in 4.4 ms, so most of that fixed part is not the weights (docs/methodology/inference.md).
-OVERHEAD_GRID = (0.002, 0.010, 0.018)
+OVERHEAD_GRID = (Efficiency().overhead_s, 0.010, 0.018)
 #: Stacks whose fits choose the fixed step cost. Not the vLLM stacks: a free cost made the leave-one-out error
 #: of the ML.ENERGY vLLM batch sweeps worse (19.4 % -> 31.8 %); AMD's vLLM fit chose 18 ms, which puts the
 #: fixed part of the MI300X v5.1 step at 35 ms against the 25 ms of its own published steps (22 ms with 2 ms: at
