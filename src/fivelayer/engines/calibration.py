@@ -101,6 +101,9 @@ class DatasetMeans(Strict):
     #: Coefficients of variation (standard deviation / mean) of the dataset's prompt and output lengths.
     input_cv: float | None = Field(default=None, ge=0)
     output_cv: float | None = Field(default=None, ge=0)
+    #: Longest prompt and longest output the benchmark allows (its dataset's maximum, its generation limit).
+    max_input_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
     sources: tuple[Source, ...] = Field(min_length=1)
     estimate: str | None = None
 
@@ -163,6 +166,10 @@ class Measurement(Strict):
     output_tokens: float | None = Field(default=None, gt=0)
     input_cv: float | None = Field(default=None, ge=0)
     output_cv: float | None = Field(default=None, ge=0)
+    #: Longest prompt and output the benchmark allows (from the ``datasets`` section): the serving simulator
+    #: draws lengths no longer.
+    max_input_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
     tokens_per_s: float | None = Field(default=None, gt=0)
     ttft_p99_s: float | None = Field(default=None, gt=0)
     tpot_p99_s: float | None = Field(default=None, gt=0)
@@ -233,6 +240,8 @@ def _with_dataset_means(row: Measurement, datasets: Sequence[DatasetMeans]) -> M
                 "output_tokens": output,
                 "input_cv": row.input_cv if row.input_cv is not None else d.input_cv,
                 "output_cv": row.output_cv if row.output_cv is not None else d.output_cv,
+                "max_input_tokens": row.max_input_tokens or d.max_input_tokens,
+                "max_output_tokens": row.max_output_tokens or d.max_output_tokens,
             }
         )
     return None
