@@ -143,6 +143,18 @@ def test_mlperf_llama2_lengths_stay_within_the_benchmark_limits() -> None:
     assert n_out.mean() == pytest.approx(289.2, rel=0.01)
 
 
+def test_a_length_limit_below_the_mean_it_caps_is_refused() -> None:
+    from pydantic import ValidationError
+
+    base = {"id": "d", "benchmark_prefix": "mlperf-inference", "input_tokens": 222.33, "output_tokens": 294.45,
+            "sources": [{"url": "https://example.org", "retrieved": "2026-11-29"}]}  # fmt: skip
+    assert calibration.DatasetMeans.model_validate({**base, "max_output_tokens": 1024}).max_output_tokens == 1024
+    with pytest.raises(ValidationError, match=r"max_output_tokens \(102\) is below the mean output_tokens \(294.45\)"):
+        calibration.DatasetMeans.model_validate({**base, "max_output_tokens": 102})
+    with pytest.raises(ValidationError, match=r"max_input_tokens \(200\) is below the mean input_tokens \(222.33\)"):
+        calibration.DatasetMeans.model_validate({**base, "max_input_tokens": 200})
+
+
 def test_server_validation_runs_as_long_as_mlperf() -> None:
     from fivelayer.engines.serving import validation as serving_validation
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fivelayer.catalog import default_catalog
 from fivelayer.core.catalog import packaged_yaml, parse_records
@@ -88,6 +88,15 @@ POWER_GRID = tuple(float(x) for x in np.round(np.linspace(0.0, 1.0, 21), 3))
 UNCALIBRATED = Efficiency()
 
 
+def _check_length_limits(
+    input_tokens: float | None, output_tokens: float | None, max_input: int | None, max_output: int | None
+) -> None:
+    """A length limit below the mean it caps is a typo (102 for 1,024), not a limit: refuse it."""
+    for name, mean, limit in (("input", input_tokens, max_input), ("output", output_tokens, max_output)):
+        if mean is not None and limit is not None and limit < mean:
+            raise ValueError(f"max_{name}_tokens ({limit:,}) is below the mean {name}_tokens ({mean:,.6g})")
+
+
 class DatasetMeans(Strict):
     """Mean request lengths of a benchmark's dataset, for rows that do not state their own."""
 
@@ -106,6 +115,11 @@ class DatasetMeans(Strict):
     max_output_tokens: int | None = Field(default=None, ge=1)
     sources: tuple[Source, ...] = Field(min_length=1)
     estimate: str | None = None
+
+    @model_validator(mode="after")
+    def _limits_above_means(self) -> DatasetMeans:
+        _check_length_limits(self.input_tokens, self.output_tokens, self.max_input_tokens, self.max_output_tokens)
+        return self
 
 
 class Harness(Strict):
@@ -186,6 +200,11 @@ class Measurement(Strict):
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str | None = None
     retrieved: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _limits_above_means(self) -> Measurement:
+        _check_length_limits(self.input_tokens, self.output_tokens, self.max_input_tokens, self.max_output_tokens)
+        return self
 
     @property
     def family(self) -> str:
