@@ -18,7 +18,7 @@ from fivelayer import InfeasibleConfiguration
 from fivelayer.catalog import CatalogSet, default_catalog
 from fivelayer.chips import ChipSpec
 from fivelayer.core.errors import FivelayerError
-from fivelayer.engines.inference import InferenceCase, predict_inference
+from fivelayer.engines.inference import InferenceCase, predict_inference, tail_prompt
 from fivelayer.models.step import Efficiency, step_cost
 from fivelayer.models.work import ModelWork, numeric_format
 
@@ -119,6 +119,39 @@ def test_server_meets_its_targets_and_never_beats_offline() -> None:
     assert server.tpot_s <= 0.04
     assert server.ttft_s <= 2.0
     assert server.throughput_tokens_per_s <= offline.throughput_tokens_per_s
+
+
+def test_the_tail_prompt_is_the_lognormal_99th_percentile_no_longer_than_the_context() -> None:
+    # The default scenario's chat prompts: mean 1,155, cv 0.96. sigma^2 = ln(1 + 0.96^2) = 0.65316, sigma 0.80818;
+    # p99 = 1,155 exp(2.32635 x 0.80818 - 0.65316 / 2) = 1,155 x 4.7280 = 5,461.
+    chat = InferenceCase("h200-sxm", 8, "llama-3.1-70b", input_tokens=1155, output_tokens=211, input_cv=0.96)
+    assert tail_prompt(chat, 131_072) == pytest.approx(5461, abs=1)
+    assert tail_prompt(InferenceCase("h200-sxm", 8, "llama-3.1-70b", input_tokens=1155), 131_072) == 1155
+    # Coding prompts, mean 40,000, cv 0.8: p99 160,000-odd tokens, held to DeepSeek-R1's 131,072 less the 400 out.
+    code = InferenceCase("b200", 8, "deepseek-r1", input_tokens=40_000, output_tokens=400, input_cv=0.8)
+    assert tail_prompt(code, 131_072) == 131_072 - 400
+
+
+def test_a_p99_ttft_target_is_checked_for_the_99th_percentile_prompt_where_a_layout_can_meet_it() -> None:
+    def server(ttft: float, cv: float, tp: int | None = None) -> Any:
+        case = InferenceCase("h200-sxm", 8, "llama-3.1-70b", "fp8", input_tokens=1155, output_tokens=211,
+                             mode="server", ttft_slo=ttft, tpot_slo=0.04, input_cv=cv, tp=tp)  # fmt: skip
+        return predict_inference(case, efficiency=EFF)
+
+    # Every prompt of 1,155 tokens: replicas of two H200s, first token in 0.12 s.
+    same = server(0.2, 0.0)
+    assert (same.tp, same.ttft_s) == (2, pytest.approx(0.122, abs=0.001))
+    # Prompts spread with cv 0.96: on two H200s the 5,461-token prompt misses 0.2 s, so eight serve it.
+    spread = server(0.2, 0.96)
+    note = next(a for a in spread.assumptions if a.startswith("TTFT target also met"))
+    assert "99th-percentile prompt (5,461 tokens" in note
+    assert spread.tp == 8 and float(re.findall(r": ([\d.]+) s <=", note)[0]) <= 0.2
+    assert spread.throughput_tokens_per_s < same.throughput_tokens_per_s
+    # Held to two: no point meets the target for that prompt; the mean-prompt sizing is kept and says so.
+    held = server(0.2, 0.96, tp=2)
+    assert held.tp == 2 and held.ttft_s <= 0.2
+    assert any(a.startswith("no operating point meets the TTFT target for the 99th-percentile prompt (5,461 tokens")
+               and "sized on the mean prompt" in a for a in held.assumptions)  # fmt: skip
 
 
 def test_fixed_batch_uses_the_batch() -> None:

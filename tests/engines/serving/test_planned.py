@@ -202,10 +202,14 @@ def test_the_unit_search_goes_down_where_the_plan_has_room_and_gives_up_at_a_lat
     assert planned > 1 and down.units is not None and down.units < planned and down.tried[planned]
     # A 15 ms TTFT target: the plan meets it on its estimate (one step and a 1,000-token prefill, 13.4 ms), but
     # prompts spread with a coefficient of variation of 0.96 reach several thousand tokens, whose prefill alone
-    # is longer, so no count meets it: the search stops at 64 times the plan's units.
+    # is longer: the plan says no layout meets it for the 99th-percentile prompt, and no count does in the
+    # simulation either: the search stops at 64 times the plan's units.
     tight = load_scenario(_scenario(tmp_path, users=10_000_000, extra=", ttft_p99: 15 ms, tpot_p99: 5 ms"),
                           default_catalog())  # fmt: skip
-    planned = int(plan(tight).deployments[0]["units"])
+    result = plan(tight)
+    assert any(a.startswith("no operating point meets the TTFT target for the 99th-percentile prompt")
+               for a in result.assumptions)  # fmt: skip
+    planned = int(result.deployments[0]["units"])
     none = units_meeting_targets(tight, 0, planned, requests=300)
     assert none.units is None and max(none.tried) == 64 * planned and not any(none.tried.values())
     assert none.sentence().startswith(f"no count up to {64 * planned:,} units meets the targets")
