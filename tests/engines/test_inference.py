@@ -275,7 +275,10 @@ def test_cli_efficiency_override_sets_the_named_fields_and_says_so(cli: Cli) -> 
     weights_s = 8.03e9 / 3.35e12  # 2.40 ms; the KV cache of ~1,100 tokens adds about 3 %
     assert full["step_breakdown_s"]["memory"] == pytest.approx(weights_s, rel=0.04)
     assert full["step_breakdown_s"]["overhead"] == 0.0
-    assert "(hopper family calibration; compute, memory, overhead_s, serial given instead)" in full["assumptions"][-1]
+    assert (
+        "(hopper family calibration; compute, memory, overhead_s, per_sequence_s, serial given instead)"
+        in full["assumptions"][-1]
+    )
     fitted = json.loads(cli(*base).stdout)["assumptions"][-1]
     assert fitted.endswith("(hopper family calibration)")
 
