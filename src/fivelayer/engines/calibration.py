@@ -139,7 +139,7 @@ class Harness(Strict):
     #: The harness's batching front end (1: none) and its timeout, seconds.
     dispatch_batch: int = Field(default=1, ge=1)
     dispatch_timeout_s: float = Field(default=0.0, ge=0)
-    router: Literal["round-robin", "least-outstanding"] | None = None
+    router: Literal["round-robin", "least-outstanding", "shared-queue"] | None = None
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str | None = None
 

@@ -254,6 +254,28 @@ def test_front_end_batch_goes_to_one_replica() -> None:
     assert f["replica"].tolist() == [0, 1, 1, 1, 0, 0, 0]
 
 
+def test_shared_queue_sends_a_request_to_the_replica_whose_next_step_starts_first() -> None:
+    # A (4,096-token prompt) starts a long prefill step on replica 0 at t = 0; B (16 in, 5,000 out) takes idle
+    # replica 1 at 1 ms and decodes in short steps. C arrives at 20 ms, inside A's prefill step.
+    timer = _timer("llama-3.1-8b")
+    prefill_a = timer.reference(0, 0, 4096, 4096)[0]
+    decode_b = timer.reference(1, 17, 0, 0)[0]
+    assert prefill_a > 0.02 + 2 * decode_b  # 8B on one H100 at the fixed efficiency: 57 ms against 5 ms
+    w = _workload([0.0, 0.001, 0.02], [4096, 16, 64], [8, 5000, 4])
+
+    def run(router: str) -> Any:
+        config = ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, 2, tp=1, pp=1),), router=router)  # type: ignore[arg-type]
+        return simulate(w, config, efficiency=EFF, check_invariants=True).to_frame()
+
+    # Least outstanding work sends C to replica 0 (4,104 tokens outstanding against B's 5,000-odd), where it
+    # waits for A's prefill to end; engines drawing from one queue give it to replica 1, whose step ends first.
+    work, shared = run("least-outstanding"), run("shared-queue")
+    assert work["replica"].tolist() == [0, 1, 0] and shared["replica"].tolist() == [0, 1, 1]
+    assert work["first_token_s"].iloc[2] > prefill_a
+    assert shared["first_token_s"].iloc[2] < prefill_a
+    assert shared["ttft_s"].iloc[2] < work["ttft_s"].iloc[2]
+
+
 @pytest.mark.parametrize(("field", "value"), [("dispatch_batch", 0), ("dispatch_timeout_s", -1.0),
                                               ("dispatch_timeout_s", float("inf"))])  # fmt: skip
 def test_front_end_settings_are_checked(field: str, value: float) -> None:

@@ -11,7 +11,7 @@ from fivelayer.core.errors import FivelayerError
 __all__ = ["DEFAULT_TPOT_SLO_S", "DEFAULT_TTFT_SLO_S", "EngineOptions", "ReplicaGroup", "ServingConfig"]
 
 Role = Literal["mixed", "prefill", "decode"]
-Router = Literal["round-robin", "least-outstanding", "kv-aware"]
+Router = Literal["round-robin", "least-outstanding", "kv-aware", "shared-queue"]
 Preemption = Literal["recompute", "swap"]
 
 #: Default latency targets for goodput: the MLPerf Inference Llama 2 70B server constraints (TTFT p99 2 s,
@@ -157,8 +157,10 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if not self.groups:
             raise FivelayerError("a cluster needs at least one replica group")
-        if self.router not in ("round-robin", "least-outstanding", "kv-aware"):
-            raise FivelayerError(f"router must be round-robin, least-outstanding or kv-aware (got {self.router!r})")
+        if self.router not in ("round-robin", "least-outstanding", "kv-aware", "shared-queue"):
+            raise FivelayerError(
+                f"router must be round-robin, least-outstanding, kv-aware or shared-queue (got {self.router!r})"
+            )
         roles = {g.role for g in self.groups}
         if ("prefill" in roles) != ("decode" in roles):
             raise FivelayerError("disaggregated serving needs both a prefill and a decode group")

@@ -163,6 +163,17 @@ class Replica:
             self.waiting.append(r)
             self.outstanding += float(s.target[r] - s.done[r]) + float(s.output[r] - s.gen[r])
 
+    def next_step_start(self, t: float) -> float:
+        """When this replica next starts a step, and so can take a request that arrives at ``t``: at once if it is
+        idle (or about to plan), else when the step in flight at ``t`` ends (for multi-step scheduling, the run)."""
+        if not self.busy or self.run_k == 0:
+            return t
+        ends = self.run_ends
+        if ends is None or self.run_k <= 1 or self.multi > 1:
+            return self.run_end
+        j = int(np.searchsorted(ends[: self.run_k], t, side="left"))
+        return float(ends[min(j, self.run_k - 1)])
+
     def truncate(self, t: float) -> float | None:
         """An arrival at ``t`` during a decode run: keep only the steps that started before ``t``.
 

@@ -237,12 +237,16 @@ class _Router:
         self.position = {rep.index: i for i, rep in enumerate(replicas)}
         self.devices = [rep.timer.devices for rep in replicas]
 
-    def pick(self, session: int) -> Replica:
+    def pick(self, session: int, t: float) -> Replica:
         reps = self.replicas
         if self.kind == "round-robin":
             rep = reps[self.next % len(reps)]
             self.next += 1
             return rep
+        if self.kind == "shared-queue":
+            # Engines that draw from one queue when each starts a step: the first to start a step takes it.
+            starts = [r.next_step_start(t) for r in reps]
+            return reps[starts.index(min(starts))]
         # Least outstanding work per device; the first such replica on a tie (plain lists: this runs per arrival).
         loads = [r.outstanding / d for r, d in zip(reps, self.devices, strict=True)]
         best = reps[loads.index(min(loads))]
@@ -321,7 +325,7 @@ def simulate(
 
     def send(t: float, k: int) -> None:
         queue = front_end.queue
-        rep = router.pick(int(state.session[queue[0]]))
+        rep = router.pick(int(state.session[queue[0]]), t)
         for _ in range(k):
             rep.enqueue(queue.popleft())
         wake(rep, t)
@@ -403,7 +407,7 @@ def simulate(
             r = payload
             arrived += 1
             if front_end.size == 1:
-                rep = router.pick(int(state.session[r]))
+                rep = router.pick(int(state.session[r]), t)
                 rep.enqueue(r)
                 wake(rep, t)
             else:
@@ -427,7 +431,7 @@ def simulate(
         else:  # TRANSFER
             r = payload
             counts["transfer"] -= 1
-            rep = decode_router.pick(-1)
+            rep = decode_router.pick(-1, t)
             state.decode_replica[r] = rep.index
             rep.enqueue(r)
             wake(rep, t)

@@ -94,7 +94,7 @@ class SimulationInputs(Strict):
     pp: int | None = Field(default=None, ge=1, description="pipeline-parallel degree (default: searched)")
     ep: int | None = Field(default=None, ge=1, description="expert-parallel degree")
     prefill_count: int | None = Field(default=None, ge=1, description="accelerators in a separate prefill pool")
-    router: Literal["round-robin", "least-outstanding", "kv-aware"] = "least-outstanding"
+    router: Literal["round-robin", "least-outstanding", "kv-aware", "shared-queue"] = "least-outstanding"
     dispatch_batch: int = Field(default=1, ge=1, description="requests a batching front end gathers (1: none)")
     dispatch_timeout: float = Field(
         default=0.0, ge=0, le=86_400, description="longest the front end waits between sends, s (at most a day)"

@@ -59,7 +59,9 @@ def simulate_cmd(
     prefill_count: Annotated[
         int | None, typer.Option(help="Accelerators in a separate prefill pool (disaggregated serving)")
     ] = None,
-    router: Annotated[str, typer.Option(help="round-robin, least-outstanding or kv-aware")] = "least-outstanding",
+    router: Annotated[
+        str, typer.Option(help="round-robin, least-outstanding, kv-aware or shared-queue")
+    ] = "least-outstanding",
     dispatch_batch: Annotated[
         int, typer.Option(min=1, help="Requests a batching front end gathers and sends to one replica together")
     ] = 1,
