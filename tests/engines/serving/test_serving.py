@@ -276,6 +276,11 @@ def test_shared_queue_sends_a_request_to_the_replica_whose_next_step_starts_firs
     assert shared["ttft_s"].iloc[2] < work["ttft_s"].iloc[2]
 
 
+def test_an_unknown_router_is_refused_with_the_nearest_name() -> None:
+    with pytest.raises(FivelayerError, match=r"\(got 'shared-queu'\); did you mean shared-queue\?"):
+        ServingConfig("llama-3.1-8b", (ReplicaGroup(H100, 1),), router="shared-queu")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("field", "value"), [("dispatch_batch", 0), ("dispatch_timeout_s", -1.0),
                                               ("dispatch_timeout_s", float("inf"))])  # fmt: skip
 def test_front_end_settings_are_checked(field: str, value: float) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-from fivelayer.core.errors import FivelayerError
+from fivelayer.core.errors import FivelayerError, did_you_mean
 
 __all__ = ["DEFAULT_TPOT_SLO_S", "DEFAULT_TTFT_SLO_S", "EngineOptions", "ReplicaGroup", "ServingConfig"]
 
@@ -157,9 +157,11 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if not self.groups:
             raise FivelayerError("a cluster needs at least one replica group")
-        if self.router not in ("round-robin", "least-outstanding", "kv-aware", "shared-queue"):
+        if self.router not in get_args(Router):
+            near = did_you_mean(str(self.router), get_args(Router), n=1)
             raise FivelayerError(
                 f"router must be round-robin, least-outstanding, kv-aware or shared-queue (got {self.router!r})"
+                + (f"; did you mean {near[0]}?" if near else "")
             )
         roles = {g.role for g in self.groups}
         if ("prefill" in roles) != ("decode" in roles):
