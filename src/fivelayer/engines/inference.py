@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -56,9 +57,9 @@ MAX_BATCH = 4096
 #: Prompt tokens one engine step prefills at most (chunked prefill's token budget). Assumption: the
 #: serving simulator's default max_num_batched_tokens, 8,192; a longer prompt takes several steps.
 PREFILL_CHUNK_TOKENS = 8192
-#: Standard normal quantile of 0.99: the TTFT target is a 99th percentile, checked also for the prompt that
-#: 99 % of prompts do not exceed (:func:`tail_prompt`).
-P99_Z = 2.3263478740408408
+#: Standard normal quantile of 0.99 (2.326): the TTFT target is a 99th percentile, checked also for the prompt
+#: that 99 % of prompts do not exceed (:func:`tail_prompt`).
+P99_Z = NormalDist().inv_cdf(0.99)
 #: Host power per accelerator when the accelerator is given without a system. Assumption: a DGX H100 draws
 #: 10.2 kW with 8 x 700 W GPUs, leaving about 575 W of host per GPU; 0.8 x TDP is used for other chips.
 HOST_POWER_FRACTION_OF_TDP = 0.8

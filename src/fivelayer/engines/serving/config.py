@@ -160,7 +160,7 @@ class ServingConfig:
         if self.router not in get_args(Router):
             near = did_you_mean(str(self.router), get_args(Router), n=1)
             raise FivelayerError(
-                f"router must be round-robin, least-outstanding, kv-aware or shared-queue (got {self.router!r})"
+                f"router must be {', '.join(get_args(Router)[:-1])} or {get_args(Router)[-1]} (got {self.router!r})"
                 + (f"; did you mean {near[0]}?" if near else "")
             )
         roles = {g.role for g in self.groups}

@@ -55,6 +55,7 @@ from fivelayer.core.provenance import Strict
 from fivelayer.core.validation import describe_validation_error
 from fivelayer.core.yamlio import LocatedYaml
 from fivelayer.engines.serving import SimulationResult
+from fivelayer.engines.serving.config import Router
 from fivelayer.engines.sweep.paths import Path
 from fivelayer.engines.sweep.spec import SIMULATE_OUTPUTS, Parameter, Study, StudyError, StudySpec, _Checker
 from fivelayer.scenario import Scenario
@@ -94,7 +95,7 @@ class SimulationInputs(Strict):
     pp: int | None = Field(default=None, ge=1, description="pipeline-parallel degree (default: searched)")
     ep: int | None = Field(default=None, ge=1, description="expert-parallel degree")
     prefill_count: int | None = Field(default=None, ge=1, description="accelerators in a separate prefill pool")
-    router: Literal["round-robin", "least-outstanding", "kv-aware", "shared-queue"] = "least-outstanding"
+    router: Router = "least-outstanding"
     dispatch_batch: int = Field(default=1, ge=1, description="requests a batching front end gathers (1: none)")
     dispatch_timeout: float = Field(
         default=0.0, ge=0, le=86_400, description="longest the front end waits between sends, s (at most a day)"
